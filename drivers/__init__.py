@@ -1,0 +1,1 @@
+"""Hardware behind small interfaces: GPIO (gpiozero), Modbus (pymodbus) and a simulation."""

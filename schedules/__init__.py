@@ -1,0 +1,1 @@
+"""The pure decision core: each zone's level and its source, from configuration, time and inputs."""
