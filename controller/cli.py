@@ -1,0 +1,90 @@
+"""`streetlight`: the one program technicians, operators and systemd run.
+
+Heavy modules are imported inside each command, so `streetlight --help` and `check` start fast
+on a Pi Zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
+
+
+def _parser() -> argparse.ArgumentParser:
+    from controller import __version__  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="streetlight",
+        description="Edge controller for smart streetlights: schedules, dims and meters the "
+        "luminaires of one street cabinet.",
+    )
+    parser.add_argument("--version", action="version", version=f"streetlight {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "config file (default: $STREETLIGHT_CONFIG, else /etc/streetlight/config.toml)"
+
+    run = commands.add_parser("run", help="the daemon, as systemd starts it")
+    run.add_argument("--config", metavar="FILE", help=config_help)
+
+    check = commands.add_parser("check", help="validate the config and list every problem")
+    check.add_argument("--config", metavar="FILE", help=config_help)
+
+    demo = commands.add_parser(
+        "demo", help="simulated luminaires through a few nights, fast-forwarded"
+    )
+    demo.add_argument(
+        "--nights",
+        type=_nights,
+        default=1,
+        metavar="N",
+        help="nights to simulate (1-30, default 1)",
+    )
+    demo.add_argument(
+        "--speed",
+        type=_speed,
+        default=3600.0,
+        metavar="X",
+        help="simulated seconds per real second (default 3600: an hour a second)",
+    )
+    return parser
+
+
+def _nights(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 30:
+        raise argparse.ArgumentTypeError("--nights takes 1 to 30")
+    return value
+
+
+def _speed(text: str) -> float:
+    value = float(text)
+    if not 1 <= value <= 10_000_000:
+        raise argparse.ArgumentTypeError("--speed takes 1 to 10000000 simulated seconds per second")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        from controller.commands.check import check  # noqa: PLC0415
+
+        return check(args.config)
+    if args.command == "run":
+        from controller.commands.run import run  # noqa: PLC0415
+
+        return run(args.config)
+    if args.command == "demo":
+        from controller.commands.demo import demo  # noqa: PLC0415
+
+        return demo(nights=args.nights, speed=args.speed)
+    raise AssertionError(f"unhandled command {args.command}")  # argparse prevents this
+
+
+if __name__ == "__main__":
+    sys.exit(main())

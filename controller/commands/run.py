@@ -1,0 +1,75 @@
+"""`streetlight run`: the daemon, as systemd starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from controller.assemble import UnsupportedHardware, build
+from controller.cli import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK
+from controller.clock import Clock, SystemClock
+from controller.config_load import load_settings
+from controller.errors import ConfigError
+from controller.logs import log_event, setup_logging
+from controller.settings import Settings
+
+log = logging.getLogger("controller.run")
+
+
+def run(config: str | None) -> int:
+    """Load the config and run the unit until SIGTERM or SIGINT; return the exit code."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(
+            f"{exc.config_file}: the unit cannot start; {len(exc.problems)} problem(s):",
+            file=sys.stderr,
+        )
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(settings.logging.level, settings.logging.format)
+    try:
+        asyncio.run(serve(settings, SystemClock()))
+    except UnsupportedHardware as exc:
+        log_event(log, "unsupported_hardware", level=logging.ERROR, detail=str(exc))
+        return EXIT_CONFIG
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
+        log_event(log, "stopped_during_start", signal="SIGINT")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+async def serve(settings: Settings, clock: Clock) -> None:
+    """Run the unit on `clock` until SIGTERM or SIGINT asks it to stop."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log_event(
+            log,
+            "data_dir_unwritable",
+            level=logging.ERROR,
+            data_dir=settings.data_dir,
+            error=str(exc),
+            fix="create it and give the streetlight user write access",
+        )
+    daemon = build(settings, clock)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _stopper(daemon.stop, signum))
+    try:
+        await daemon.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def _stopper(stop: Callable[[], None], signum: int) -> Callable[[], None]:
+    def on_signal() -> None:
+        log_event(log, "stop_requested", signal=signal.Signals(signum).name)
+        stop()
+
+    return on_signal

@@ -1,0 +1,99 @@
+"""`streetlight run` and `streetlight demo` as a person runs them."""
+
+from __future__ import annotations
+
+import io
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from controller.cli import main
+from controller.commands.demo import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM = ROOT / "deploy" / "examples" / "sim.toml"
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 15.0) -> str:
+    """Read the process's stdout until a line holds `marker`; fail after `timeout` seconds."""
+    assert process.stdout is not None
+    seen = ""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while marker not in seen:
+            if not selector.select(timeout):
+                pytest.fail(f"no {marker!r} within {timeout} s; output so far:\n{seen}")
+            line = process.stdout.readline()
+            if not line:
+                pytest.fail(f"process ended before {marker!r}; output:\n{seen}")
+            seen += line
+    return seen
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_run_starts_logs_and_stops_cleanly_on_signal(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    env = {**os.environ, "STREETLIGHT_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "run", "--config", str(SIM)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        started = _read_until(process, "event=zone_level zone=school-path")
+        assert "event=daemon_started unit=skn-001" in started
+        process.send_signal(signum)
+        out, _ = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, out
+    assert f"event=stop_requested signal={signum.name}" in out
+    assert "event=daemon_stopped" in out
+    assert (tmp_path / "data").is_dir()
+
+
+def test_run_with_a_broken_config_exits_2_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(SIM.read_text().replace("latitude = 17.155", "latitude = 170"))
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot start" in err and "unit.latitude" in err
+
+
+def test_demo_simulates_a_night_and_summarises_it() -> None:
+    out = io.StringIO()
+    start = datetime(2026, 11, 21, 15, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+    assert demo(nights=1, speed=500_000, start=start, out=out) == 0
+    text = out.getvalue()
+    rows = {
+        line.split()[0]: line.split()
+        for line in text.splitlines()
+        if line.startswith("  ") and "11-2" in line
+    }
+    assert set(rows) == {"soi-3", "market", "school-path"}
+    lit_hours = float(rows["soi-3"][5])
+    assert 12.4 < lit_hours < 12.9  # sunset 17:27 to sunrise 06:11
+    assert "saved" in text
+
+
+def test_version_and_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("run", "check", "demo"):
+        assert command in result.stdout

@@ -1,0 +1,157 @@
+"""The daemon switches simulated luminaires on at dusk and off at dawn, on an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from controller.assemble import UnsupportedHardware, build
+from controller.clock import ManualClock, settle
+from controller.config_load import load_settings
+from controller.daemon import Daemon
+from controller.settings import Settings
+from drivers.sim import SimOutput
+
+SIM = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "sim.toml"
+BANGKOK = ZoneInfo("Asia/Bangkok")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(SIM, data_dir=tmp_path, mqtt={"enabled": False})
+
+
+def sim_output(daemon: Daemon, zone_id: str) -> SimOutput:
+    (output,) = daemon.outputs[zone_id]
+    assert isinstance(output, SimOutput)
+    return output
+
+
+async def test_zones_go_on_at_dusk_and_off_at_dawn(settings: Settings, clock: ManualClock) -> None:
+    daemon = build(settings, clock)
+    task = asyncio.create_task(daemon.run())
+    await settle()
+    assert {zone: sim_output(daemon, zone).level for zone in daemon.outputs} == {
+        "soi-3": 0,
+        "market": 0,
+        "school-path": 0,
+    }
+    # Sunset in Sakon Nakhon on 2026-11-21 is at 17:27 (+07:00); soi-3 switches at sunset.
+    await clock.advance_to(datetime(2026, 11, 21, 17, 26, tzinfo=BANGKOK))
+    assert sim_output(daemon, "soi-3").level == 0
+    await clock.advance_to(datetime(2026, 11, 21, 17, 29, tzinfo=BANGKOK))
+    assert sim_output(daemon, "soi-3").level == 100
+    assert daemon.states["soi-3"].source == "schedule"
+    # school-path switches 10 minutes after sunset
+    assert sim_output(daemon, "school-path").level == 0
+    await clock.advance_to(datetime(2026, 11, 21, 17, 39, tzinfo=BANGKOK))
+    assert sim_output(daemon, "school-path").level == 100
+    # Sunrise on the 22nd is at 06:11; soi-3 switches off then, market 10 minutes earlier.
+    await clock.advance_to(datetime(2026, 11, 22, 6, 0, tzinfo=BANGKOK))
+    assert sim_output(daemon, "market").level == 100
+    await clock.advance_to(datetime(2026, 11, 22, 6, 5, tzinfo=BANGKOK))
+    assert sim_output(daemon, "market").level == 0
+    assert sim_output(daemon, "soi-3").level == 100
+    await clock.advance_to(datetime(2026, 11, 22, 6, 13, tzinfo=BANGKOK))
+    assert sim_output(daemon, "soi-3").level == 0
+    daemon.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_daemon_sleeps_until_the_next_change_instead_of_polling(
+    settings: Settings, clock: ManualClock
+) -> None:
+    daemon = build(settings, clock)
+    task = asyncio.create_task(daemon.run())
+    await settle()
+    wake = clock.next_wakeup
+    assert wake is not None
+    local = wake.astimezone(BANGKOK)
+    assert local.date() == datetime(2026, 11, 21).date() and time(17, 26) < local.time() < time(
+        17, 29
+    )
+    daemon.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_each_night_switches_again(settings: Settings, clock: ManualClock) -> None:
+    daemon = build(settings, clock)
+    task = asyncio.create_task(daemon.run())
+    await clock.advance(3 * 86400)
+    daemon.stop()
+    await asyncio.wait_for(task, 5)
+    history = sim_output(daemon, "soi-3").history
+    switch_ons = [at.astimezone(BANGKOK) for at, level in history if level > 0]
+    switch_offs = [at.astimezone(BANGKOK) for at, level in history[1:] if level == 0]
+    assert [t.day for t in switch_ons] == [21, 22, 23]
+    assert [t.day for t in switch_offs] == [22, 23, 24]
+    for on, off in zip(switch_ons, switch_offs, strict=True):
+        assert timedelta(hours=11, minutes=30) < off - on < timedelta(hours=13)
+
+
+async def test_stop_leaves_lamps_at_their_level_and_is_idempotent(
+    settings: Settings, clock: ManualClock
+) -> None:
+    daemon = build(settings, clock)
+    task = asyncio.create_task(daemon.run())
+    await clock.advance_to(datetime(2026, 11, 21, 20, 0, tzinfo=BANGKOK))
+    daemon.stop()
+    daemon.stop()
+    await asyncio.wait_for(task, 5)
+    assert sim_output(daemon, "soi-3").level == 100
+
+
+class BrokenOutput:
+    """An output whose hardware refuses every command."""
+
+    name = "broken"
+    level = 0
+    fault: str | None = "relay board not answering"
+
+    async def set_level(self, level: int) -> None:
+        raise OSError("relay board not answering")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_failing_output_does_not_stop_other_zones(
+    settings: Settings, clock: ManualClock
+) -> None:
+    from controller.assemble import build_outputs
+
+    outputs = build_outputs(settings, clock)
+    outputs["market"] = [BrokenOutput()]
+    daemon = Daemon(settings, clock, outputs)
+    task = asyncio.create_task(daemon.run())
+    await clock.advance_to(datetime(2026, 11, 21, 18, 0, tzinfo=BANGKOK))
+    assert sim_output(daemon, "soi-3").level == 100
+    assert not task.done()
+    daemon.stop()
+    await asyncio.wait_for(task, 5)
+
+
+def test_hardware_this_version_cannot_drive_is_refused_clearly(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    gpio = load_settings(SIM.parent / "pi-gpio.toml", data_dir=tmp_path)
+    with pytest.raises(UnsupportedHardware, match=r"zones\[0\].outputs\[0\].*'gpio_relay'"):
+        build(gpio, clock)
+
+
+async def test_two_daemons_run_in_one_process(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    other = load_settings(SIM, data_dir=tmp_path / "other", unit={"id": "skn-002"})
+    first, second = build(settings, clock), build(other, clock)
+    tasks = [asyncio.create_task(d.run()) for d in (first, second)]
+    await clock.advance_to(datetime(2026, 11, 21, 18, 0, tzinfo=BANGKOK))
+    assert sim_output(first, "soi-3").level == sim_output(second, "soi-3").level == 100
+    assert sim_output(first, "soi-3") is not sim_output(second, "soi-3")
+    for daemon in (first, second):
+        daemon.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
