@@ -72,7 +72,7 @@ def cross_reference_errors(raw: dict[str, Any]) -> list[dict[str, Any]]:
                 )
     errors += _zones_on_two_meters(meters)
     errors += _pins_used_twice(zones)
-    errors += _modbus_addresses_used_twice(zones, meters)
+    errors += _modbus_addresses_used_twice(zones, meters, buses)
     return errors
 
 
@@ -118,7 +118,16 @@ def _zones_on_two_meters(meters: dict[str, dict[str, Any]]) -> list[dict[str, An
         for k, zone_id in enumerate(meter.get("zones") or []):
             if not isinstance(zone_id, str):
                 continue
-            if zone_id in metered_by and metered_by[zone_id] != name:
+            if zone_id in metered_by and metered_by[zone_id] == name:
+                errors.append(
+                    _problem(
+                        ("meters", name, "zones", k),
+                        f"zone {zone_id!r} is listed twice",
+                        zone_id,
+                        "list each zone once",
+                    )
+                )
+            elif zone_id in metered_by:
                 errors.append(
                     _problem(
                         ("meters", name, "zones", k),
@@ -148,7 +157,9 @@ def _pins_used_twice(zones: list[tuple[int, dict[str, Any]]]) -> list[dict[str, 
             continue
         first_loc, first = places[0]
         shared_photocell = all(
-            table == first and table.get("type") == "gpio_photocell" for _, table in places
+            table.get("type") == "gpio_photocell"
+            and _photocell_defaults() | table == _photocell_defaults() | first
+            for _, table in places
         )
         if shared_photocell:
             continue
@@ -165,13 +176,25 @@ def _pins_used_twice(zones: list[tuple[int, dict[str, Any]]]) -> list[dict[str, 
     return errors
 
 
+def _photocell_defaults() -> dict[str, Any]:
+    from controller.settings import GpioPhotocellInput  # noqa: PLC0415 - settings imports us
+
+    return {
+        name: field.default
+        for name, field in GpioPhotocellInput.model_fields.items()
+        if not field.is_required()
+    }
+
+
 def _pin(table: dict[str, Any]) -> int:
     pin = table.get("pin")
     return pin if isinstance(pin, int) and not isinstance(pin, bool) else -1
 
 
 def _modbus_addresses_used_twice(
-    zones: list[tuple[int, dict[str, Any]]], meters: dict[str, dict[str, Any]]
+    zones: list[tuple[int, dict[str, Any]]],
+    meters: dict[str, dict[str, Any]],
+    buses: dict[str, dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """One device id on one bus is one device: its channels may serve several zones."""
     kind_at: dict[tuple[Any, Any], tuple[str, Loc]] = {}
@@ -190,8 +213,18 @@ def _modbus_addresses_used_twice(
         address = (table.get("bus"), table.get("device_id"))
         if not isinstance(address[0], str) or not isinstance(address[1], int):
             continue
+        if buses.get(address[0], {}).get("type") == "rtu" and not 1 <= address[1] <= 247:
+            errors.append(
+                _problem(
+                    (*loc, "device_id"),
+                    f"device id {address[1]} cannot be used on an RS-485 (rtu) bus",
+                    address[1],
+                    "set the device's Modbus address to 1-247 (0 is broadcast)",
+                )
+            )
         kind = f"{table.get('type')}:{table.get('device', '')}"
-        if address in kind_at and kind_at[address][0] != kind:
+        is_meter = loc[0] == "meters"
+        if address in kind_at and (kind_at[address][0] != kind or is_meter):
             errors.append(
                 _problem(
                     (*loc, "device_id"),

@@ -7,6 +7,7 @@ found, each as a `Problem` with the key path, the bad value, what is wrong and h
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 import types
@@ -91,9 +92,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
     _read_toml(config_file)  # a missing file or a syntax error stops here, said plainly
     token = current_config_file.set(config_file.resolve())
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ConfigProblems as problems:
-        raise ConfigError(config_file, explain(problems.errors, problems.raw)) from None
+        found = explain(problems.errors, problems.raw) + _unknown_sections_in_environment()
+        raise ConfigError(config_file, found) from None
     except SettingsError as exc:  # e.g. an environment variable that is not valid JSON
         raise ConfigError(
             config_file,
@@ -107,6 +109,31 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         ) from None
     finally:
         current_config_file.reset(token)
+    if unknown := _unknown_sections_in_environment():
+        raise ConfigError(config_file, unknown)
+    return settings
+
+
+def _unknown_sections_in_environment() -> list[Problem]:
+    """pydantic-settings ignores STREETLIGHT_* variables naming no section; a typo must show."""
+    known = {name.upper() for name in Settings.model_fields} | {CONFIG_ENV.removeprefix(ENV_PREFIX)}
+    problems = []
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        section = upper.removeprefix(ENV_PREFIX).split("__", 1)[0]
+        if section not in known:
+            guess = difflib.get_close_matches(section, sorted(known), n=1)
+            problems.append(
+                Problem(
+                    "",
+                    f"the environment variable {name} names no config section",
+                    fix=(f"did you mean {ENV_PREFIX}{guess[0]}...? " if guess else "")
+                    + f"unset it, or use {ENV_PREFIX}<SECTION>__<KEY>",
+                )
+            )
+    return problems
 
 
 def _read_toml(config_file: Path) -> dict[str, Any]:
@@ -222,8 +249,13 @@ def _sentence(
     fix = _FIX_BY_KEY.get(key)
     if kind == "cross_reference":
         return message, error.get("fix")
+    if kind == "missing" and len(loc) == 1 and key in ("unit", "zones"):
+        table = "[unit]" if key == "unit" else "[[zones]]"
+        return "is required but missing", f"add a {table} table (see deploy/examples/)"
     if kind == "missing":
         return "is required but missing", f"add {key} to this table" + (f" ({fix})" if fix else "")
+    if kind == "string_too_short":
+        return "must not be empty", fix
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1], raw)
         guess = difflib.get_close_matches(str(loc[-1]), known, n=1) if known else []
@@ -249,9 +281,12 @@ def _sentence(
 
 
 def _show(value: Any, kind: str) -> str | None:
+    """The value as it is written in TOML."""
     if kind in ("missing", "value_error") or isinstance(value, dict | list):
         return None
-    return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
 def _env_var_for(loc: tuple[Any, ...]) -> str | None:
@@ -318,8 +353,8 @@ def config_warnings(settings: Settings) -> list[Problem]:
                     Problem(
                         f"mqtt.{key}",
                         f"{file} does not exist on this machine",
-                        fix="copy the file there before starting the unit; until then it runs "
-                        "its lights without MQTT",
+                        fix="copy the file there before starting the unit, or the "
+                        "connection to the broker will fail",
                         severity="warning",
                     )
                 )

@@ -74,7 +74,21 @@ Id = Annotated[str, AfterValidator(_check_id)]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 BcmPin = Annotated[int, AfterValidator(_check_pin)]
 Level = Annotated[int, Field(ge=0, le=100)]
-DeviceId = Annotated[int, Field(ge=1, le=247)]
+
+
+def one_of(*allowed: int) -> AfterValidator:
+    """A whole number from a fixed set; unlike Literal it also takes "600" from the environment."""
+
+    def check(value: int) -> int:
+        if value not in allowed:
+            raise ValueError(f"{value} is not allowed: use one of {', '.join(map(str, allowed))}")
+        return value
+
+    return AfterValidator(check)
+
+
+# 1-247 on RS-485; Modbus TCP devices and gateways also answer to 0 and 248-255
+DeviceId = Annotated[int, Field(ge=0, le=255)]
 
 
 class Section(BaseModel):
@@ -118,6 +132,14 @@ class MqttSettings(Section):
     topic_prefix: str = "streetlight"
     client_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     protocol: Literal["5", "3.1.1"] = "5"
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_as_text(cls, value: Any) -> Any:
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
+
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
     connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     tls: bool = False
@@ -220,10 +242,29 @@ class GpioPwmOutput(Section):
     frequency_hz: Annotated[int, Field(ge=10, le=20000)] = 1000
     interface: Literal["0-10V", "1-10V"] = "0-10V"
     min_level: Level = 10
-    curve: (
-        Literal["linear", "logarithmic"] | list[tuple[Level, Annotated[float, Field(ge=0, le=1)]]]
-    ) = "linear"
+    curve: Literal["linear", "logarithmic", "table"] = "linear"
+    curve_table: list[tuple[Level, Annotated[float, Field(ge=0, le=1)]]] | None = None
     invert: bool = False
+
+    @model_validator(mode="after")
+    def _table_when_asked(self) -> GpioPwmOutput:
+        table = self.curve_table
+        if self.curve != "table":
+            if table is not None:
+                raise ValueError("curve_table is set but curve is not 'table': set curve = 'table'")
+            return self
+        if table is None or len(table) < 2:
+            raise ValueError(
+                "curve = 'table' needs curve_table with at least two [level, duty] points "
+                "measured on site, e.g. [[10, 0.12], [50, 0.45], [100, 1.0]]"
+            )
+        levels = [level for level, _ in table]
+        duties = [duty for _, duty in table]
+        if levels != sorted(set(levels)) or duties != sorted(duties):
+            raise ValueError(
+                "curve_table points must go up: levels strictly increasing, duty never falling"
+            )
+        return self
 
 
 class ModbusRelayOutput(Section):
@@ -330,10 +371,10 @@ class RtuBus(ModbusBusCommon):
 
     type: Literal["rtu"]
     port: Annotated[str, Field(min_length=1)]
-    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    baudrate: Annotated[int, one_of(1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)] = 9600
     parity: Literal["N", "E", "O"] = "N"
-    bytesize: Literal[7, 8] = 8
-    stopbits: Literal[1, 2] = 1
+    bytesize: Annotated[int, one_of(7, 8)] = 8
+    stopbits: Annotated[int, one_of(1, 2)] = 1
 
 
 class TcpBus(ModbusBusCommon):
@@ -372,7 +413,7 @@ Meter = Annotated[ModbusMeter | SimMeter, Field(discriminator="type")]
 class EnergySettings(Section):
     """Energy records and the figures reports are computed with."""
 
-    interval: Literal[300, 600, 900, 1800, 3600] = 900
+    interval: Annotated[int, one_of(300, 600, 900, 1800, 3600)] = 900
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 400
     tariff_thb_per_kwh: Annotated[float, Field(ge=0, le=100)] = 4.15
     co2_kg_per_kwh: Annotated[float, Field(ge=0, le=2)] = 0.4750

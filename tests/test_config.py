@@ -253,6 +253,48 @@ BROKEN = {
         "mqtt.topic_prefix",
         "not a usable topic prefix",
     ),
+    "zone listed twice under one meter": (
+        VALID.replace('zones = ["soi-3"]', 'zones = ["soi-3", "soi-3"]'),
+        "meters.feed.zones[1]",
+        "listed twice",
+    ),
+    "two meters at one address": (
+        VALID + '\n[meters.other]\ntype = "modbus"\nbus = "rs485"\ndevice_id = 10\n'
+        'device = "sdm120"\nzones = []\n',
+        "meters.other.device_id",
+        "already a different device",
+    ),
+    "broadcast address on rs-485": (
+        VALID.replace("device_id = 10", "device_id = 0"),
+        "meters.feed.device_id",
+        "cannot be used on an RS-485",
+    ),
+    "curve table missing": (
+        VALID.replace(
+            '{ type = "gpio_relay", pin = 17 }', '{ type = "gpio_pwm", pin = 18, curve = "table" }'
+        ),
+        "zones[0].outputs[0]",
+        "needs curve_table",
+    ),
+    "curve table going down": (
+        VALID.replace(
+            '{ type = "gpio_relay", pin = 17 }',
+            '{ type = "gpio_pwm", pin = 18, curve = "table", '
+            "curve_table = [[10, 0.5], [50, 0.2]] }",
+        ),
+        "zones[0].outputs[0]",
+        "must go up",
+    ),
+    "missing unit table": (
+        VALID.split("[unit]", maxsplit=1)[0] + VALID.split("[profiles.residential]")[1],
+        "unit",
+        "add a [unit] table",
+    ),
+    "empty site": (
+        VALID.replace('site = "Sakon Nakhon test cabinet"', 'site = ""'),
+        "unit.site",
+        "must not be empty",
+    ),
     "offset and elevation both set": (
         VALID.replace(
             "[profiles.residential]",
@@ -360,3 +402,41 @@ def test_shared_identical_photocell_is_allowed(tmp_path: Path) -> None:
     text = VALID.replace("rated_w = 440", "rated_w = 440" + photocell) + second + photocell
     zones = load_settings(write(tmp_path, text)).zones
     assert zones[0].light_input == zones[1].light_input is not None
+
+
+def test_values_from_the_environment_are_typed_like_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREETLIGHT_ENERGY__INTERVAL", "600")
+    monkeypatch.setenv("STREETLIGHT_BUSES__RS485__BAUDRATE", "2400")
+    settings = load_settings(write(tmp_path, VALID + "\n[mqtt]\nprotocol = 5\n"))
+    assert settings.energy.interval == 600
+    assert settings.buses["rs485"].baudrate == 2400  # type: ignore[union-attr]
+    assert settings.mqtt.protocol == "5"
+
+
+def test_environment_variable_naming_no_section_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREETLIGHT_MQT__PORT", "1884")
+    (problem,) = problems_of(write(tmp_path, VALID))
+    assert (
+        "STREETLIGHT_MQT__PORT names no config section" in problem and "STREETLIGHT_MQTT" in problem
+    )
+
+
+def test_shared_photocell_equal_with_defaults_is_allowed(tmp_path: Path) -> None:
+    first = '\nlight_input = { type = "gpio_photocell", pin = 27, dark_when = "high" }\n'
+    second = (
+        '\n[[zones]]\nid = "soi-4"\nprofile = "residential"\nrated_w = 1\n'
+        'outputs = [{ type = "gpio_relay", pin = 22 }]\n'
+        'light_input = { type = "gpio_photocell", pin = 27 }\n'
+    )
+    load_settings(write(tmp_path, VALID.replace("rated_w = 440", "rated_w = 440" + first) + second))
+
+
+def test_values_are_shown_as_toml_spells_them(tmp_path: Path) -> None:
+    problems = problems_of(
+        write(tmp_path, VALID.replace('id = "soi-3"', 'id = "soi-3"\nname = false'))
+    )
+    assert any("zones[0].name" in p and "(got false)" in p for p in problems)
