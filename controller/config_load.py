@@ -41,7 +41,7 @@ _FIX_BY_KEY = {
     "on_level": "a percentage from 1 to 100",
     "failsafe_level": "a percentage from 0 to 100; keep it high enough to light the street",
     "interval": "one of 300, 600, 900, 1800 or 3600 seconds",
-    "device_id": "the device's Modbus address, 1 to 247, as set on the device",
+    "device_id": "the device's Modbus address as set on it: 1-247 on RS-485, 0-255 on TCP",
     "rated_w": "the zone's total rated power at full output, in watts",
     "baseline_w": "the total power of the lamps the donation replaced, in watts",
 }
