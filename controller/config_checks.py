@@ -70,9 +70,76 @@ def cross_reference_errors(raw: dict[str, Any]) -> list[dict[str, Any]]:
                         "list the ids of the zones whose luminaires this meter measures",
                     )
                 )
+    errors += _calendar_references(raw.get("calendar"), zone_ids, zones, profiles)
+    errors += _motion_neighbours(zones, zone_ids)
     errors += _zones_on_two_meters(meters)
     errors += _pins_used_twice(zones)
     errors += _modbus_addresses_used_twice(zones, meters, buses)
+    return errors
+
+
+def _calendar_references(
+    calendar: Any,
+    zone_ids: set[str],
+    zones: list[tuple[int, dict[str, Any]]],
+    profiles: dict[str, Any],
+) -> list[dict[str, Any]]:
+    groups = {g for _, z in zones for g in (z.get("groups") or []) if isinstance(g, str)}
+    errors = []
+    for i, entry in _tables(calendar):
+        for k, zone_id in enumerate(entry.get("zones") or []):
+            if isinstance(zone_id, str) and zone_id not in zone_ids:
+                errors.append(
+                    _problem(
+                        ("calendar", i, "zones", k),
+                        f"no zone with id {zone_id!r} (known: {_known(zone_ids)})",
+                        zone_id,
+                        "name zones by their id",
+                    )
+                )
+        for k, group in enumerate(entry.get("groups") or []):
+            if isinstance(group, str) and group not in groups:
+                errors.append(
+                    _problem(
+                        ("calendar", i, "groups", k),
+                        f"no zone is in group {group!r} (groups in use: {_known(groups)})",
+                        group,
+                        "name a group listed in some zone's groups",
+                    )
+                )
+        profile = entry.get("profile")
+        if isinstance(profile, str) and profile not in profiles:
+            errors.append(
+                _problem(
+                    ("calendar", i, "profile"),
+                    f"no profile named {profile!r} (known: {_known(set(profiles))})",
+                    profile,
+                    f"fix the name, or add a [profiles.{profile}] table",
+                )
+            )
+    return errors
+
+
+def _motion_neighbours(
+    zones: list[tuple[int, dict[str, Any]]], zone_ids: set[str]
+) -> list[dict[str, Any]]:
+    errors = []
+    for i, zone in zones:
+        motion = zone.get("motion")
+        if not isinstance(motion, dict):
+            continue
+        for k, neighbour in enumerate(motion.get("neighbours") or []):
+            if isinstance(neighbour, str) and (
+                neighbour not in zone_ids or neighbour == zone.get("id")
+            ):
+                errors.append(
+                    _problem(
+                        ("zones", i, "motion", "neighbours", k),
+                        f"{neighbour!r} is not another zone of this unit",
+                        neighbour,
+                        f"name other zones by their id (known: {_known(zone_ids)})",
+                    )
+                )
     return errors
 
 

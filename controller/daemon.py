@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 
 from controller.clock import Clock
 from controller.logs import log_event
-from controller.settings import Settings, ZoneSettings
+from controller.plans import plans_of, site_of
+from controller.settings import Settings
 from drivers.base import Output
-from schedules.decide import Decision, Source, ZonePlan, decide
-from schedules.night import NightRule
-from schedules.solar import Site
+from schedules.decide import Decision, Source, decide
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +36,6 @@ class ZoneState:
     since: datetime
 
 
-def site_of(settings: Settings) -> Site:
-    """The schedule core's view of where the unit stands."""
-    unit = settings.unit
-    return Site(unit.latitude, unit.longitude, unit.tz)
-
-
-def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
-    """The schedule core's view of one zone."""
-    profile = settings.profiles[zone.profile]
-    rule = NightRule(
-        on_offset_min=profile.on_offset_min,
-        on_elevation_deg=profile.on_elevation_deg,
-        off_offset_min=profile.off_offset_min,
-        off_elevation_deg=profile.off_elevation_deg,
-        polar_night=profile.polar_night,
-        polar_day=profile.polar_day,
-    )
-    return ZonePlan(zone.id, rule, on_level=zone.on_level, failsafe_level=zone.failsafe_level)
-
-
 class Daemon:
     """Runs every zone of one unit until `stop()`; several can live in one process."""
 
@@ -67,7 +46,7 @@ class Daemon:
         self.clock = clock
         self.site = site_of(settings)
         self.outputs = {zone.id: list(outputs.get(zone.id, ())) for zone in settings.zones}
-        self.plans = {zone.id: plan_of(settings, zone) for zone in settings.zones}
+        self.plans = plans_of(settings)
         self.states: dict[str, ZoneState] = {}
         self._stop = asyncio.Event()
 

@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 
 from schedules.anchors import parse_anchor
+from schedules.calendar import parse_date_rule
 
 ENV_PREFIX = "STREETLIGHT_"
 DEFAULT_CONFIG = Path("/etc/streetlight/config.toml")
@@ -185,7 +186,9 @@ class ProfileStep(Section):
     """From `at` on, the profile asks for `level`, reached over `fade_s` seconds."""
 
     at: str
-    level: Level
+    # 1, not 0: a profile never darkens a street between on and off; end the night earlier
+    # with off_offset_min, or switch a night off with the calendar
+    level: Annotated[int, Field(ge=1, le=100)]
     fade_s: Annotated[int, Field(ge=0, le=3600)] = 0
 
     @field_validator("at")
@@ -331,6 +334,46 @@ class GpioPhotocellInput(Section):
 LightInput = Annotated[SimLightInput | GpioPhotocellInput, Field(discriminator="type")]
 
 
+class MotionSettings(Section):
+    """How a zone answers its motion sensors (and those of zones naming it a neighbour)."""
+
+    level: Annotated[int, Field(ge=1, le=100)] = 100
+    rise_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    hold_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    fade_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    neighbours: list[Id] = []
+
+
+class CalendarEntrySettings(Section):
+    """Nights that differ from the profile: a level all night, or another profile."""
+
+    name: Annotated[str, Field(min_length=1)]
+    dates: list[str] = []
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
+    zones: list[str] = []
+    groups: list[str] = []
+    level: Level | None = None
+    profile: str | None = None
+
+    @field_validator("dates")
+    @classmethod
+    def _valid_dates(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_date_rule(text)  # its ValueError says what a date looks like
+        return value
+
+    @model_validator(mode="after")
+    def _one_action(self) -> CalendarEntrySettings:
+        if (self.level is None) == (self.profile is None):
+            raise ValueError(
+                "a calendar entry needs exactly one of level (e.g. 100 for a festival, 0 for "
+                "a night off) or profile (the name of another profile)"
+            )
+        if not self.dates and not self.weekdays:
+            raise ValueError("a calendar entry needs dates, weekdays, or both")
+        return self
+
+
 class ZoneSettings(Section):
     """A set of luminaires switched and dimmed together."""
 
@@ -345,6 +388,7 @@ class ZoneSettings(Section):
     outputs: Annotated[list[Output], Field(min_length=1)]
     motion_inputs: list[MotionInput] = []
     light_input: LightInput | None = None
+    motion: MotionSettings | None = None
 
     @property
     def label(self) -> str:
@@ -462,6 +506,7 @@ class Settings(BaseSettings):
     data_dir: ConfigPath = Path("/var/lib/streetlight")
     zones: Annotated[list[ZoneSettings], Field(min_length=1)]
     profiles: dict[Id, DimmingProfile] = {}
+    calendar: list[CalendarEntrySettings] = []
     buses: dict[Id, Bus] = {}
     meters: dict[Id, Meter] = {}
     energy: EnergySettings = EnergySettings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,16 +47,23 @@ async def test_zones_go_on_at_dusk_and_off_at_dawn(settings: Settings, clock: Ma
     await clock.advance_to(datetime(2026, 11, 21, 17, 29, tzinfo=BANGKOK))
     assert sim_output(daemon, "soi-3").level == 100
     assert daemon.states["soi-3"].source == "schedule"
-    # school-path switches 10 minutes after sunset
+    # school-path switches 10 minutes after sunset, to its profile's 20 %
     assert sim_output(daemon, "school-path").level == 0
     await clock.advance_to(datetime(2026, 11, 21, 17, 39, tzinfo=BANGKOK))
-    assert sim_output(daemon, "school-path").level == 100
+    assert sim_output(daemon, "school-path").level == 20
+    # soi-3 fades from 100 to 60 % over ten minutes from 22:00, through every level between
+    await clock.advance_to(datetime(2026, 11, 21, 22, 5, tzinfo=BANGKOK))
+    assert sim_output(daemon, "soi-3").level == 80
+    await clock.advance_to(datetime(2026, 11, 21, 22, 11, tzinfo=BANGKOK))
+    assert sim_output(daemon, "soi-3").level == 60
+    fade = [lvl for at, lvl in sim_output(daemon, "soi-3").history if at.hour == 15]  # 22:xx local
+    assert fade == list(range(99, 59, -1))
     # Sunrise on the 22nd is at 06:11; soi-3 switches off then, market 10 minutes earlier.
     await clock.advance_to(datetime(2026, 11, 22, 6, 0, tzinfo=BANGKOK))
-    assert sim_output(daemon, "market").level == 100
+    assert sim_output(daemon, "market").level == 50  # dimmed since 23:30
     await clock.advance_to(datetime(2026, 11, 22, 6, 5, tzinfo=BANGKOK))
     assert sim_output(daemon, "market").level == 0
-    assert sim_output(daemon, "soi-3").level == 100
+    assert sim_output(daemon, "soi-3").level == 80  # raised for the morning an hour before off
     await clock.advance_to(datetime(2026, 11, 22, 6, 13, tzinfo=BANGKOK))
     assert sim_output(daemon, "soi-3").level == 0
     daemon.stop()
@@ -85,8 +93,9 @@ async def test_each_night_switches_again(settings: Settings, clock: ManualClock)
     daemon.stop()
     await asyncio.wait_for(task, 5)
     history = sim_output(daemon, "soi-3").history
-    switch_ons = [at.astimezone(BANGKOK) for at, level in history if level > 0]
-    switch_offs = [at.astimezone(BANGKOK) for at, level in history[1:] if level == 0]
+    pairs = list(itertools.pairwise(history))
+    switch_ons = [at.astimezone(BANGKOK) for (_, was), (at, now) in pairs if was == 0 < now]
+    switch_offs = [at.astimezone(BANGKOK) for (_, was), (at, now) in pairs if was > 0 == now]
     assert [t.day for t in switch_ons] == [21, 22, 23]
     assert [t.day for t in switch_offs] == [22, 23, 24]
     for on, off in zip(switch_ons, switch_offs, strict=True):

@@ -1,0 +1,73 @@
+"""Settings turned into the schedule core's plain, hashable data: one conversion, one place."""
+
+from __future__ import annotations
+
+from controller.settings import DimmingProfile, Settings, ZoneSettings
+from schedules.anchors import parse_anchor
+from schedules.calendar import WEEKDAYS, CalendarEntry, parse_date_rule
+from schedules.decide import ZonePlan
+from schedules.motion import MotionRule
+from schedules.night import NightRule
+from schedules.profile import Profile, Step
+from schedules.solar import Site
+
+
+def site_of(settings: Settings) -> Site:
+    """Where the unit stands, for the sun."""
+    unit = settings.unit
+    return Site(unit.latitude, unit.longitude, unit.tz)
+
+
+def profile_of(name: str, profile: DimmingProfile) -> Profile:
+    """A configured dimming profile as the schedule core takes it."""
+    rule = NightRule(
+        on_offset_min=profile.on_offset_min,
+        on_elevation_deg=profile.on_elevation_deg,
+        off_offset_min=profile.off_offset_min,
+        off_elevation_deg=profile.off_elevation_deg,
+        polar_night=profile.polar_night,
+        polar_day=profile.polar_day,
+    )
+    steps = tuple(Step(parse_anchor(s.at), s.level, s.fade_s) for s in profile.steps)
+    return Profile(name, rule, steps)
+
+
+def calendar_of(settings: Settings) -> tuple[CalendarEntry, ...]:
+    """The unit's calendar, in file order (the last matching entry wins)."""
+    return tuple(
+        CalendarEntry(
+            name=entry.name,
+            dates=tuple(parse_date_rule(text) for text in entry.dates),
+            weekdays=frozenset(WEEKDAYS.index(day) for day in entry.weekdays),
+            zones=frozenset(entry.zones),
+            groups=frozenset(entry.groups),
+            level=entry.level,
+            profile=entry.profile,
+        )
+        for entry in settings.calendar
+    )
+
+
+def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
+    """Everything the schedule core needs to decide one zone's level."""
+    calendar = calendar_of(settings)
+    named = {entry.profile for entry in calendar if entry.profile is not None}
+    motion = None
+    if zone.motion is not None:
+        m = zone.motion
+        motion = MotionRule(level=m.level, rise_s=m.rise_s, hold_s=m.hold_s, fade_s=m.fade_s)
+    return ZonePlan(
+        zone_id=zone.id,
+        profile=profile_of(zone.profile, settings.profiles[zone.profile]),
+        on_level=zone.on_level,
+        failsafe_level=zone.failsafe_level,
+        groups=frozenset(zone.groups),
+        motion=motion,
+        calendar=calendar,
+        other_profiles=tuple(profile_of(n, settings.profiles[n]) for n in sorted(named)),
+    )
+
+
+def plans_of(settings: Settings) -> dict[str, ZonePlan]:
+    """Every zone's plan, by zone id."""
+    return {zone.id: plan_of(settings, zone) for zone in settings.zones}

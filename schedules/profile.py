@@ -1,0 +1,208 @@
+"""Dimming profiles: the levels through a night, as change points, and the level at any moment.
+
+A night's plan is a list of `Point`s: at `at` the level starts moving to `level`, reaching it
+`fade_s` seconds later (at once when `fade_s` is 0). Between points the level holds.
+
+How steps become points (the rule `streetlight check` warns about):
+
+1. Each step's anchor is resolved to a time in that night (see `schedules.anchors`).
+2. The lamps are on from `on_at` to `off_at`. At `on_at` the level is that of the latest step
+   whose time is at or before `on_at` (the later one in the file on a tie), or the zone's
+   on level when no step is that early.
+3. Every step strictly between `on_at` and `off_at` becomes a point, in time order; steps at
+   the same time keep their file order, so the later one wins.
+4. Steps at or after `off_at` are skipped that night, and at `off_at` the lamps go off.
+
+So steps that cross on a short night (a fixed 22:00 step that falls before dusk far north in
+summer) never produce a level out of order; they are skipped or absorbed at `on_at`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from schedules.anchors import Anchor
+from schedules.night import Night, NightRule
+from schedules.solar import Site
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """From its anchor on, the profile asks for `level`, reached over `fade_s` seconds."""
+
+    anchor: Anchor
+    level: int
+    fade_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named dimming profile: the night's edges and the steps through it."""
+
+    name: str
+    night: NightRule
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """At `at` the level starts moving to `level`, reaching it `fade_s` seconds later."""
+
+    at: datetime
+    level: int
+    fade_s: int = 0
+
+
+def local_time_on(site: Site, day: date, clock: time) -> datetime:
+    """`clock` on `day` in the site's zone, as a real instant even across DST changes.
+
+    A time skipped by a spring-forward change is moved forward by the gap (02:30 becomes
+    03:30); a time that happens twice in autumn is its first occurrence.
+    """
+    naive = datetime.combine(day, clock)
+    first = naive.replace(tzinfo=site.tz, fold=0)
+    # Round-tripping through UTC shows whether the wall time exists that day.
+    back = first.astimezone(UTC).astimezone(site.tz)
+    if back.replace(tzinfo=None) != naive:
+        return first.astimezone(UTC).astimezone(site.tz)
+    return first
+
+
+def resolve_anchor(site: Site, night: Night, anchor: Anchor) -> datetime | None:
+    """The instant `anchor` stands for in `night`; None when the night has no window."""
+    if night.on_at is None or night.off_at is None:
+        return None
+    if anchor.base == "on":
+        at = night.on_at
+    elif anchor.base == "off":
+        at = night.off_at
+    elif anchor.base == "virtual_midnight":
+        at = night.on_at + (night.off_at - night.on_at) / 2
+    elif anchor.base == "midnight":
+        at = local_time_on(site, night.date + timedelta(days=1), time(0, 0))
+    else:
+        assert anchor.clock is not None
+        evening = anchor.clock >= time(12, 0)
+        day = night.date if evening else night.date + timedelta(days=1)
+        at = local_time_on(site, day, anchor.clock)
+    return at + anchor.offset
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlacement:
+    """Where a step landed in one night: its time, and whether it was used."""
+
+    index: int
+    at: datetime
+    used: bool
+    why: str | None = None
+
+
+def night_points(
+    site: Site, night: Night, steps: tuple[Step, ...], on_level: int
+) -> tuple[list[Point], list[StepPlacement]]:
+    """The night's change points (by the rule in this module's docstring), and each step's fate."""
+    if night.on_at is None or night.off_at is None:
+        return [], []
+    on_at, off_at = night.on_at, night.off_at
+    placed = [
+        (at, i, step)
+        for i, step in enumerate(steps)
+        if (at := resolve_anchor(site, night, step.anchor)) is not None
+    ]
+    placed.sort(key=lambda item: (item[0], item[1]))
+    first_level, first_fade = on_level, 0
+    points: list[Point] = []
+    placements: list[StepPlacement] = []
+    early = [(at, i, step) for at, i, step in placed if at <= on_at]
+    for at, i, step in early:
+        is_last = (at, i, step) == early[-1]
+        placements.append(
+            StepPlacement(i, at, is_last, None if is_last else "before the lamps go on")
+        )
+    if early:
+        first_level, first_fade = early[-1][2].level, early[-1][2].fade_s
+    points.append(Point(on_at, first_level, first_fade))
+    for at, i, step in placed:
+        if on_at < at < off_at:
+            points.append(Point(at, step.level, step.fade_s))
+            placements.append(StepPlacement(i, at, True))
+        elif at >= off_at:
+            placements.append(StepPlacement(i, at, False, "at or after the lamps go off"))
+    points.append(Point(off_at, 0))
+    placements.sort(key=lambda p: p.index)
+    return points, placements
+
+
+def level_at(points: list[Point], when: datetime) -> float:
+    """The level (0-100, fractional inside a fade) the points ask for at `when`."""
+    if not points or when < points[0].at:
+        return 0.0
+    for start, end, first, last in segments(points):
+        if start <= when < end:
+            return (
+                first
+                + (last - first) * (when - start).total_seconds() / (end - start).total_seconds()
+            )
+    return float(points[-1].level)
+
+
+def segments(points: list[Point]) -> list[tuple[datetime, datetime, float, float]]:
+    """The plan as straight pieces `(start, end, level_at_start, level_at_end)`, in order.
+
+    A fade is one sloped piece (cut short where the next point starts); holds are flat.
+    The last piece ends at the last point, after which the level is that point's level.
+    """
+    pieces: list[tuple[datetime, datetime, float, float]] = []
+    level = 0.0
+    for i, point in enumerate(points):
+        end = points[i + 1].at if i + 1 < len(points) else point.at
+        start_level = level
+        if point.fade_s:
+            fade_end = point.at + timedelta(seconds=point.fade_s)
+            if fade_end >= end:
+                span = (end - point.at).total_seconds()
+                reached = start_level + (point.level - start_level) * span / point.fade_s
+                pieces.append((point.at, end, start_level, reached))
+                level = reached
+                continue
+            pieces.append((point.at, fade_end, start_level, float(point.level)))
+            pieces.append((fade_end, end, float(point.level), float(point.level)))
+        else:
+            pieces.append((point.at, end, float(point.level), float(point.level)))
+        level = float(point.level)
+    return [piece for piece in pieces if piece[1] > piece[0]]
+
+
+def whole(level: float) -> int:
+    """A level as the whole percent outputs get: halves round up, and it stays within 0-100."""
+    return max(0, min(100, math.floor(level + 0.5)))
+
+
+def next_whole_level_change(points: list[Point], when: datetime) -> datetime | None:
+    """The first moment after `when` at which the whole-percent level differs from now's."""
+    now_level = whole(level_at(points, when))
+    for start, end, first, last in segments(points):
+        if end <= when:
+            continue
+        if start > when and whole(first) != now_level:
+            return start
+        if first == last:
+            continue
+        # inside a fade: solve for the next .5 crossing in the direction of travel
+        origin = max(start, when)
+        span = (end - start).total_seconds()
+        rate = (last - first) / span  # level per second
+        current = first + rate * (origin - start).total_seconds()
+        target = math.floor(current + 0.5) + 0.5 if rate > 0 else math.ceil(current - 0.5) - 0.5
+        seconds = (target - current) / rate
+        # a millisecond past the half-way point, so the level there is already the next one
+        crossing = origin + timedelta(seconds=max(seconds, 0.0) + 0.001)
+        if crossing < end:
+            return crossing
+        if whole(last) != now_level:
+            return end
+    later = [point.at for point in points if point.at > when]
+    return later[0] if later else None
