@@ -7,6 +7,7 @@ on a Pi Zero.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate the config and list every problem")
     check.add_argument("--config", metavar="FILE", help=config_help)
 
+    plan = commands.add_parser(
+        "schedule", help="the plan for N nights: when each zone switches and dims"
+    )
+    plan.add_argument("--config", metavar="FILE", help=config_help)
+    plan.add_argument(
+        "--date", type=_date, metavar="D", help="first night, YYYY-MM-DD (default: today)"
+    )
+    plan.add_argument(
+        "--days", type=_days, default=1, metavar="N", help="nights to show (1-366, default 1)"
+    )
+    plan.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+
     demo = commands.add_parser(
         "demo", help="simulated luminaires through a few nights, fast-forwarded"
     )
@@ -54,6 +67,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _date(text: str) -> str:
+    from datetime import date  # noqa: PLC0415
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: write YYYY-MM-DD, e.g. 2026-11-21"
+        ) from None
+    return text
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of nights (1-366)") from None
+    if not 1 <= value <= 366:
+        raise argparse.ArgumentTypeError("--days takes 1 to 366")
+    return value
+
+
 def _nights(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 30:
@@ -71,6 +106,14 @@ def _speed(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command line; return the process exit code."""
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:  # `streetlight schedule --json | head`: the reader left early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         from controller.commands.check import check  # noqa: PLC0415
 
@@ -79,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.commands.run import run  # noqa: PLC0415
 
         return run(args.config)
+    if args.command == "schedule":
+        from controller.commands.schedule import schedule  # noqa: PLC0415
+
+        return schedule(args.config, args.date, args.days, args.json)
     if args.command == "demo":
         from controller.commands.demo import demo  # noqa: PLC0415
 

@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from pydantic_settings import SettingsError
 
 from controller.errors import ConfigError
+from controller.plans import skipped_steps
 from controller.settings import (
     DEFAULT_CONFIG,
     ENV_PREFIX,
@@ -341,9 +343,24 @@ def _resolve(annotation: Any, node: Any) -> Any:
     return annotation
 
 
-def config_warnings(settings: Settings) -> list[Problem]:
-    """Things that are valid but will not work on this machine as it is now."""
+def config_warnings(settings: Settings, today: date | None = None) -> list[Problem]:
+    """Things that are valid but will not work as meant: on this machine, or on some nights.
+
+    `today` starts the year over which profile steps are checked (default: no step check).
+    """
     warnings: list[Problem] = []
+    if today is not None:
+        for note in skipped_steps(settings, today):
+            warnings.append(
+                Problem(
+                    f"profiles.{note.profile}.steps[{note.index}]",
+                    f"{note.at!r} falls {note.why} on {note.nights} night(s) of the coming "
+                    f"year (first the night of {note.first}), and is skipped then",
+                    fix="that may be what you want; to keep the step every night, anchor it to "
+                    "on, off or virtual_midnight with an offset instead of a clock time",
+                    severity="warning",
+                )
+            )
     mqtt = settings.mqtt
     if mqtt.enabled:
         for key in ("tls_ca_file", "tls_cert_file", "tls_key_file", "password_file"):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 from controller.settings import DimmingProfile, Settings, ZoneSettings
 from schedules.anchors import parse_anchor
 from schedules.calendar import WEEKDAYS, CalendarEntry, parse_date_rule
-from schedules.decide import ZonePlan
+from schedules.decide import ZonePlan, plan_night
 from schedules.motion import MotionRule
 from schedules.night import NightRule
 from schedules.profile import Profile, Step
@@ -71,3 +74,41 @@ def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
 def plans_of(settings: Settings) -> dict[str, ZonePlan]:
     """Every zone's plan, by zone id."""
     return {zone.id: plan_of(settings, zone) for zone in settings.zones}
+
+
+@dataclass(frozen=True, slots=True)
+class StepNote:
+    """A profile step that does not take effect on some nights of a year."""
+
+    profile: str
+    index: int
+    at: str
+    why: str
+    nights: int
+    first: date
+
+
+def skipped_steps(settings: Settings, start: date, days: int = 365) -> list[StepNote]:
+    """Steps of the profiles in use that are skipped on some of the `days` nights from `start`.
+
+    A step is skipped where it falls before the lamps go on behind a later step, or at or
+    after they go off (see the placement rule in `schedules.profile`): on short summer nights
+    far from the equator, a fixed clock time can cross the dusk or dawn.
+    """
+    site = site_of(settings)
+    found: dict[tuple[str, int, str], tuple[int, date]] = {}
+    for name in sorted({zone.profile for zone in settings.zones}):
+        profile = profile_of(name, settings.profiles[name])
+        plan = ZonePlan(zone_id=f"check-{name}", profile=profile)
+        for offset in range(days):
+            day = start + timedelta(days=offset)
+            for placement in plan_night(site, plan, day).placements:
+                if placement.used or placement.why is None:
+                    continue
+                key = (name, placement.index, placement.why)
+                count, first = found.get(key, (0, day))
+                found[key] = (count + 1, first)
+    return [
+        StepNote(name, index, settings.profiles[name].steps[index].at, why, count, first)
+        for (name, index, why), (count, first) in sorted(found.items())
+    ]

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from controller.cli import EXIT_CONFIG, EXIT_OK
+from controller.clock import SystemClock
 from controller.config_load import config_warnings, load_settings, locate_config
 from controller.errors import ConfigError
 
@@ -34,6 +35,7 @@ def check(config: str | None, out: TextIO | None = None) -> int:
         f"{len(settings.meters)} meter(s); MQTT {'on' if settings.mqtt.enabled else 'off'}.",
         file=out,
     )
-    for warning in config_warnings(settings):
+    today = SystemClock().now().astimezone(settings.unit.tz).date()
+    for warning in config_warnings(settings, today):
         print(f"  warning: {warning}", file=out)
     return EXIT_OK
