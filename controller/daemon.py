@@ -18,13 +18,12 @@ from controller.logs import log_event
 from controller.plans import plans_of, site_of
 from controller.settings import Settings
 from drivers.base import Output
-from schedules.decide import Decision, Source, decide
+from schedules.decide import Decision, Source, ZoneInputs, decide
 
 log = logging.getLogger(__name__)
 
-# After an unexpected error in a zone's loop the zone holds its fail-safe level this long,
-# then tries its schedule again.
-_RETRY_AFTER = timedelta(seconds=60)
+# How often a zone held by its inputs (fail-safe) looks at them again.
+_RECHECK = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +82,20 @@ class Daemon:
         plan = self.plans[zone_id]
         while not self._stop.is_set():
             now = self.clock.now()
+            inputs = ZoneInputs(output_fault=self._fault(zone_id))
             try:
-                decision = decide(self.site, plan, now)
+                decision = decide(self.site, plan, now, inputs)
             except Exception:
                 log.exception("schedule_error zone=%s: holding the fail-safe level", zone_id)
-                decision = Decision(plan.failsafe_level, "failsafe", now + _RETRY_AFTER)
+                decision = Decision(plan.failsafe_level, "failsafe", None)
             await self._apply(zone_id, decision, now)
-            await self._sleep_until(decision.next_change)
+            # A decision that waits on inputs (a fault, the clock) is re-made now and then, so
+            # a recovered output or a synchronised clock is noticed.
+            await self._sleep_until(decision.next_change or now + _RECHECK)
+
+    def _fault(self, zone_id: str) -> str | None:
+        faults = [f"{o.name}: {o.fault}" for o in self.outputs[zone_id] if o.fault is not None]
+        return "; ".join(faults) or None
 
     async def _apply(self, zone_id: str, decision: Decision, now: datetime) -> None:
         previous = self.states.get(zone_id)

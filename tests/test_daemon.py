@@ -128,6 +128,32 @@ class BrokenOutput:
         return None
 
 
+async def test_a_faulty_output_holds_its_zone_at_the_failsafe_level(
+    settings: Settings, clock: ManualClock
+) -> None:
+    from controller.assemble import build_outputs
+
+    outputs = build_outputs(settings, clock)
+    broken = BrokenOutput()
+    outputs["school-path"] = [*outputs["school-path"], broken]
+    daemon = Daemon(settings, clock, outputs)
+    task = asyncio.create_task(daemon.run())
+    await settle()
+    lamps = daemon.outputs["school-path"][0]
+    assert source_of(daemon, "school-path") == "failsafe"
+    assert lamps.level == 100  # its failsafe_level, in daylight too
+    broken.fault = None  # the relay board answers again
+    await clock.advance(61)
+    assert source_of(daemon, "school-path") == "schedule"
+    assert lamps.level == 0  # 10:01 in the morning: off
+    daemon.stop()
+    await asyncio.wait_for(task, 5)
+
+
+def source_of(daemon: Daemon, zone_id: str) -> str:
+    return daemon.states[zone_id].source
+
+
 async def test_a_failing_output_does_not_stop_other_zones(
     settings: Settings, clock: ManualClock
 ) -> None:
