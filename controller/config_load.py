@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic_settings import SettingsError
 
 from controller.errors import ConfigError
-from controller.plans import skipped_steps
+from controller.plans import CONSEQUENCE, displaced_steps
 from controller.settings import (
     DEFAULT_CONFIG,
     ENV_PREFIX,
@@ -39,7 +39,6 @@ _FIX_BY_KEY = {
     "longitude": "use decimal degrees, east positive (Sakon Nakhon is 104.147)",
     "timezone": "use an IANA name such as 'Asia/Bangkok'",
     "port": "MQTT brokers listen on 1883, or 8883 with TLS; Modbus TCP on 502",
-    "level": "a percentage from 0 to 100",
     "on_level": "a percentage from 1 to 100",
     "failsafe_level": "a percentage from 0 to 100; keep it high enough to light the street",
     "interval": "one of 300, 600, 900, 1800 or 3600 seconds",
@@ -350,12 +349,12 @@ def config_warnings(settings: Settings, today: date | None = None) -> list[Probl
     """
     warnings: list[Problem] = []
     if today is not None:
-        for note in skipped_steps(settings, today):
+        for note in displaced_steps(settings, today):
             warnings.append(
                 Problem(
                     f"profiles.{note.profile}.steps[{note.index}]",
                     f"{note.at!r} falls {note.why} on {note.nights} night(s) of the coming "
-                    f"year (first the night of {note.first}), and is skipped then",
+                    f"year (first the night of {note.first}); {CONSEQUENCE[note.why]}",
                     fix="that may be what you want; to keep the step every night, anchor it to "
                     "on, off or virtual_midnight with an offset instead of a clock time",
                     severity="warning",

@@ -78,7 +78,7 @@ def plans_of(settings: Settings) -> dict[str, ZonePlan]:
 
 @dataclass(frozen=True, slots=True)
 class StepNote:
-    """A profile step that does not take effect on some nights of a year."""
+    """A profile step that does not take effect at its own time on some nights of a year."""
 
     profile: str
     index: int
@@ -88,22 +88,23 @@ class StepNote:
     first: date
 
 
-def skipped_steps(settings: Settings, start: date, days: int = 365) -> list[StepNote]:
-    """Steps of the profiles in use that are skipped on some of the `days` nights from `start`.
+def displaced_steps(settings: Settings, start: date, days: int = 365) -> list[StepNote]:
+    """Steps of the profiles in use that do not happen at their own time on some nights.
 
-    A step is skipped where it falls before the lamps go on behind a later step, or at or
-    after they go off (see the placement rule in `schedules.profile`): on short summer nights
-    far from the equator, a fixed clock time can cross the dusk or dawn.
+    On short summer nights far from the equator a fixed clock time can cross dusk, dawn or
+    another step; the placement rule in `schedules.profile` then moves or skips it.
     """
     site = site_of(settings)
     found: dict[tuple[str, int, str], tuple[int, date]] = {}
-    for name in sorted({zone.profile for zone in settings.zones}):
+    in_use = {zone.profile for zone in settings.zones}
+    in_use |= {entry.profile for entry in settings.calendar if entry.profile is not None}
+    for name in sorted(in_use):
         profile = profile_of(name, settings.profiles[name])
         plan = ZonePlan(zone_id=f"check-{name}", profile=profile)
         for offset in range(days):
             day = start + timedelta(days=offset)
             for placement in plan_night(site, plan, day).placements:
-                if placement.used or placement.why is None:
+                if placement.why is None:
                     continue
                 key = (name, placement.index, placement.why)
                 count, first = found.get(key, (0, day))
@@ -112,3 +113,11 @@ def skipped_steps(settings: Settings, start: date, days: int = 365) -> list[Step
         StepNote(name, index, settings.profiles[name].steps[index].at, why, count, first)
         for (name, index, why), (count, first) in sorted(found.items())
     ]
+
+
+# What the placement rule does with a step, by where it fell.
+CONSEQUENCE = {
+    "at or after the lamps go off": "it is skipped then",
+    "before the lamps go on": "it applies from switch-on then",
+    "before the step listed above it": "it takes effect with that step then",
+}

@@ -182,13 +182,21 @@ class MqttSettings(Section):
         return self
 
 
+def _step_level(value: int) -> int:
+    if not 1 <= value <= 100:
+        raise ValueError(
+            f"a step's level is 1 to 100, got {value}: a profile never darkens a street between "
+            "on and off; end the night earlier with off_offset_min, or switch a night off with "
+            "a [[calendar]] entry with level = 0"
+        )
+    return value
+
+
 class ProfileStep(Section):
     """From `at` on, the profile asks for `level`, reached over `fade_s` seconds."""
 
     at: str
-    # 1, not 0: a profile never darkens a street between on and off; end the night earlier
-    # with off_offset_min, or switch a night off with the calendar
-    level: Annotated[int, Field(ge=1, le=100)]
+    level: Annotated[int, AfterValidator(_step_level)]
     fade_s: Annotated[int, Field(ge=0, le=3600)] = 0
 
     @field_validator("at")

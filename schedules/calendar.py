@@ -5,7 +5,8 @@ the zones and groups it names (all zones when it names none). Dates are written 
 
 - `2026-11-24`: one date;
 - `2026-12-24..2027-01-02`: a range, both ends included;
-- `04-13`, `04-13..04-15`, `12-30..01-02`: the same date or range every year;
+- `04-13`, `04-13..04-15`, `12-30..01-02`: the same date or range every year (a yearly range
+  may run over the new year; one that ends before it starts within a month is a mistake);
 
 and `weekdays` (`mon` ... `sun`) narrows an entry to those days of the week, or on its own
 makes a weekly rule. When several entries match a night, the last one in the file wins.
@@ -63,8 +64,11 @@ def parse_date_rule(text: str) -> DateRule:
         if match:
             first = _parse_one(match[1], yearly)
             last = _parse_one(match[2], yearly) if match[2] else first
-            if not yearly and last < first:
-                raise DateRuleError(f"{text!r}: the range ends before it starts")
+            if last < first and (not yearly or last[1] >= first[1]):
+                raise DateRuleError(
+                    f"{text!r}: the range ends before it starts (a yearly range may run over "
+                    "the new year, like 12-30..01-02)"
+                )
             return DateRule(first, last)
     raise DateRuleError(
         f"{text!r} is not a calendar date: write 2026-11-24, 2026-12-24..2027-01-02, or "

@@ -9,7 +9,7 @@ what the lamps do then: by default on all night in polar night, off in polar day
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from schedules.solar import SUNRISE_SUNSET_ELEVATION, Direction, Polar, Site, crossing
@@ -47,7 +47,10 @@ def _edge(
     if elevation is not None:
         return crossing(site, day, elevation, direction)
     event = crossing(site, day, SUNRISE_SUNSET_ELEVATION, direction)
-    return event if isinstance(event, Polar) else event + timedelta(minutes=offset_min)
+    if isinstance(event, Polar):
+        return event
+    # in UTC: aware datetimes of one zone add in wall-clock time, wrong across a DST change
+    return (event.astimezone(UTC) + timedelta(minutes=offset_min)).astimezone(site.tz)
 
 
 def _local_noon(site: Site, day: date) -> datetime:

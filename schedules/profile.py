@@ -3,18 +3,19 @@
 A night's plan is a list of `Point`s: at `at` the level starts moving to `level`, reaching it
 `fade_s` seconds later (at once when `fade_s` is 0). Between points the level holds.
 
-How steps become points (the rule `streetlight check` warns about):
+How steps become points (the rule `streetlight check` warns about). Steps are a sequence:
+list them in the order they happen in a night.
 
 1. Each step's anchor is resolved to a time in that night (see `schedules.anchors`).
-2. The lamps are on from `on_at` to `off_at`. At `on_at` the level is that of the latest step
-   whose time is at or before `on_at` (the later one in the file on a tie), or the zone's
-   on level when no step is that early.
-3. Every step strictly between `on_at` and `off_at` becomes a point, in time order; steps at
-   the same time keep their file order, so the later one wins.
-4. Steps at or after `off_at` are skipped that night, and at `off_at` the lamps go off.
+2. A step takes effect at its time, but never before the lamps go on (`on_at`) and never
+   before the step listed above it. So on a short summer night a `22:00` step that falls
+   before dusk applies from switch-on: the dimming time has already passed.
+3. Of several steps taking effect at the same moment, the last one listed wins.
+4. Steps taking effect at or after `off_at` are skipped that night; at `off_at` the lamps
+   go off. Before the first step the lamps are at the zone's on level.
 
-So steps that cross on a short night (a fixed 22:00 step that falls before dusk far north in
-summer) never produce a level out of order; they are skipped or absorbed at `on_at`.
+All arithmetic is on real elapsed time (UTC), so offsets and virtual midnight are right on
+the nights daylight-saving time begins or ends.
 """
 
 from __future__ import annotations
@@ -71,22 +72,23 @@ def local_time_on(site: Site, day: date, clock: time) -> datetime:
 
 
 def resolve_anchor(site: Site, night: Night, anchor: Anchor) -> datetime | None:
-    """The instant `anchor` stands for in `night`; None when the night has no window."""
+    """The instant (in UTC) `anchor` stands for in `night`; None when the night has no window."""
     if night.on_at is None or night.off_at is None:
         return None
+    on_at, off_at = night.on_at.astimezone(UTC), night.off_at.astimezone(UTC)
     if anchor.base == "on":
-        at = night.on_at
+        at = on_at
     elif anchor.base == "off":
-        at = night.off_at
+        at = off_at
     elif anchor.base == "virtual_midnight":
-        at = night.on_at + (night.off_at - night.on_at) / 2
+        at = on_at + (off_at - on_at) / 2
     elif anchor.base == "midnight":
-        at = local_time_on(site, night.date + timedelta(days=1), time(0, 0))
+        at = local_time_on(site, night.date + timedelta(days=1), time(0, 0)).astimezone(UTC)
     else:
         assert anchor.clock is not None
         evening = anchor.clock >= time(12, 0)
         day = night.date if evening else night.date + timedelta(days=1)
-        at = local_time_on(site, day, anchor.clock)
+        at = local_time_on(site, day, anchor.clock).astimezone(UTC)
     return at + anchor.offset
 
 
@@ -106,33 +108,32 @@ def night_points(
     """The night's change points (by the rule in this module's docstring), and each step's fate."""
     if night.on_at is None or night.off_at is None:
         return [], []
-    on_at, off_at = night.on_at, night.off_at
-    placed = [
-        (at, i, step)
-        for i, step in enumerate(steps)
-        if (at := resolve_anchor(site, night, step.anchor)) is not None
-    ]
-    placed.sort(key=lambda item: (item[0], item[1]))
-    first_level, first_fade = on_level, 0
-    points: list[Point] = []
+    on_at, off_at = night.on_at.astimezone(UTC), night.off_at.astimezone(UTC)
+    effective: list[tuple[datetime, int, Step]] = []
     placements: list[StepPlacement] = []
-    early = [(at, i, step) for at, i, step in placed if at <= on_at]
-    for at, i, step in early:
-        is_last = (at, i, step) == early[-1]
-        placements.append(
-            StepPlacement(i, at, is_last, None if is_last else "before the lamps go on")
-        )
-    if early:
-        first_level, first_fade = early[-1][2].level, early[-1][2].fade_s
-    points.append(Point(on_at, first_level, first_fade))
-    for at, i, step in placed:
-        if on_at < at < off_at:
-            points.append(Point(at, step.level, step.fade_s))
-            placements.append(StepPlacement(i, at, True))
-        elif at >= off_at:
+    floor = on_at
+    for i, step in enumerate(steps):
+        at = resolve_anchor(site, night, step.anchor)
+        assert at is not None
+        start = max(at, floor)
+        if start >= off_at:
             placements.append(StepPlacement(i, at, False, "at or after the lamps go off"))
+            continue
+        why = None
+        if at < on_at and step.anchor.base != "on":
+            why = "before the lamps go on"
+        elif at < start:
+            why = "before the step listed above it"
+        effective.append((start, i, step))
+        placements.append(StepPlacement(i, at, True, why))
+        floor = start
+    points = [Point(on_at, on_level)]
+    for start, _, step in effective:
+        if points[-1].at == start:
+            points[-1] = Point(start, step.level, step.fade_s)  # the later step wins
+        else:
+            points.append(Point(start, step.level, step.fade_s))
     points.append(Point(off_at, 0))
-    placements.sort(key=lambda p: p.index)
     return points, placements
 
 

@@ -190,9 +190,19 @@ BROKEN = {
         "unit.site",
         "required but missing",
     ),
-    "level above 100": (
+    "step level above 100": (
         VALID.replace("level = 50", "level = 150"),
         "profiles.residential.steps[1].level",
+        "a step's level is 1 to 100, got 150",
+    ),
+    "step level 0 names the alternatives": (
+        VALID.replace("level = 50", "level = 0"),
+        "profiles.residential.steps[1].level",
+        "end the night earlier with off_offset_min",
+    ),
+    "failsafe level above 100": (
+        VALID.replace("rated_w = 440", "rated_w = 440\nfailsafe_level = 101"),
+        "zones[0].failsafe_level",
         "less than or equal to 100",
     ),
     "bad anchor": (

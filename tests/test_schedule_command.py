@@ -150,11 +150,23 @@ def test_check_warns_about_a_step_that_crosses_dusk_in_summer(tmp_path: Path) ->
     crossing = [w for w in warnings if w.startswith("profiles.city.steps[1]")]
     assert crossing, warnings
     assert "'22:00' falls before the lamps go on" in crossing[0]
-    assert "skipped" in crossing[0]
+    assert "it applies from switch-on then" in crossing[0]
     # the 05:00 step falls after dawn on summer mornings
     assert any(
         w.startswith("profiles.city.steps[2]") and "after the lamps go off" in w for w in warnings
     )
+
+
+def test_a_dimming_time_already_past_at_dusk_applies_from_switch_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(config(tmp_path, OSLO))
+    summer = run_json(["schedule", "--config", path, "--date", "2026-06-21", "--json"], capsys)
+    changes = summer["nights"][0]["zones"]["karl-johan"]  # type: ignore[index]
+    assert [c["level"] for c in changes] == [50, 0]  # dusk is after 22:00; 05:00 is after dawn
+    winter = run_json(["schedule", "--config", path, "--date", "2026-12-21", "--json"], capsys)
+    changes = winter["nights"][0]["zones"]["karl-johan"]  # type: ignore[index]
+    assert [c["level"] for c in changes] == [100, 50, 80, 0]
 
 
 def test_no_step_warnings_for_the_thai_example(tmp_path: Path) -> None:

@@ -101,10 +101,11 @@ def schedule_table(settings: Settings, first: date, days: int, out: TextIO) -> N
                     )
                 changes.append(text)
             label = f"[calendar: {plan.entry}] " if plan.entry else ""
-            line = ", ".join(changes) if changes else "off all night"
+            lit = any(point.level for point in plan.points)
+            line = ", ".join(changes) if lit else "off all night"
             print(f"  {zone_id:<{width}}  {label}{line}", file=out)
-        if sample.note:
-            print(f"  note: {sample.note}", file=out)
+        for note in sorted({p.night.note for p in zones.values() if p.night.note}):
+            print(f"  note: {note}", file=out)
 
 
 def schedule(
