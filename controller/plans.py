@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from controller.settings import DimmingProfile, Settings, ZoneSettings
 from schedules.anchors import parse_anchor
 from schedules.calendar import WEEKDAYS, CalendarEntry, parse_date_rule
-from schedules.decide import ZonePlan, plan_night
+from schedules.decide import ZonePlan, step_placements
 from schedules.motion import MotionRule
 from schedules.night import NightRule
 from schedules.profile import Profile, Step
@@ -103,7 +103,7 @@ def displaced_steps(settings: Settings, start: date, days: int = 365) -> list[St
         plan = ZonePlan(zone_id=f"check-{name}", profile=profile)
         for offset in range(days):
             day = start + timedelta(days=offset)
-            for placement in plan_night(site, plan, day).placements:
+            for placement in step_placements(site, plan, day):
                 if placement.why is None:
                     continue
                 key = (name, placement.index, placement.why)

@@ -29,12 +29,17 @@ class LuminaireModel:
     standby_w: float = 0.5
     overhead: float = 0.05
 
-    def power_w(self, level: int) -> float:
-        """Input power in watts at `level` percent of full light."""
+    def affine_w(self) -> tuple[float, float]:
+        """`(fixed_w, per_level_w)`: while lit, power is fixed_w + per_level_w * level."""
+        dimmable_w = max(self.rated_w - self.standby_w, 0.0)
+        return self.standby_w + dimmable_w * self.overhead, dimmable_w * (1 - self.overhead) / 100
+
+    def power_w(self, level: float) -> float:
+        """Input power in watts at `level` percent of full light (0 when off)."""
         if level <= 0:
             return 0.0
-        dimmable_w = max(self.rated_w - self.standby_w, 0.0)
-        return self.standby_w + dimmable_w * (self.overhead + (1 - self.overhead) * level / 100)
+        fixed_w, per_level_w = self.affine_w()
+        return fixed_w + per_level_w * level
 
 
 class SimOutput:

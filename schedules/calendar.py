@@ -90,15 +90,13 @@ class CalendarEntry:
 
     def applies(self, zone_id: str, zone_groups: frozenset[str], night: date) -> bool:
         """Whether this entry covers the zone on the night of `night`."""
-        if (
-            (self.zones or self.groups)
-            and zone_id not in self.zones
-            and not (self.groups & zone_groups)
-        ):
-            return False
+        # cheapest test first: this runs for every entry, zone and night of a year's plan
         if self.weekdays and night.weekday() not in self.weekdays:
             return False
-        return not self.dates or any(rule.matches(night) for rule in self.dates)
+        if self.dates and not any(rule.matches(night) for rule in self.dates):
+            return False
+        scoped = bool(self.zones or self.groups)
+        return not scoped or zone_id in self.zones or bool(self.groups & zone_groups)
 
 
 def entry_for(

@@ -63,6 +63,16 @@ class ZonePlan:
     motion: MotionRule | None = None
     calendar: tuple[CalendarEntry, ...] = ()
     other_profiles: tuple[Profile, ...] = field(default=(), repr=False)  # calendar may name them
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # plans are cache keys looked up for every night: hash the nested data once
+        fields = (self.zone_id, self.profile, self.on_level, self.failsafe_level, self.groups)
+        more = (self.motion, self.calendar, self.other_profiles)
+        object.__setattr__(self, "_hash", hash((*fields, *more)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +96,12 @@ class NightPlan:
     points: tuple[Point, ...]
     source: Literal["schedule", "calendar"]
     entry: str | None = None
-    placements: tuple[StepPlacement, ...] = ()
+
+
+def step_placements(site: Site, plan: ZonePlan, day: date) -> list[StepPlacement]:
+    """Where each step of the zone's own profile falls on the night of `day`, and why."""
+    night = _cached_night_of(site, day, plan.profile.night)
+    return night_points(site, night, plan.profile.steps, plan.on_level, explain=True)[1]
 
 
 _cached_night_of = functools.lru_cache(maxsize=8192)(night_of)
@@ -105,9 +120,9 @@ def plan_night(site: Site, plan: ZonePlan, day: date) -> NightPlan:
             return NightPlan(night, (), "calendar", entry.name)
         all_night = (Point(night.on_at, entry.level), Point(night.off_at, 0))
         return NightPlan(night, all_night, "calendar", entry.name)
-    points, placements = night_points(site, night, profile.steps, plan.on_level)
+    points, _ = night_points(site, night, profile.steps, plan.on_level)
     source: Literal["schedule", "calendar"] = "calendar" if entry is not None else "schedule"
-    return NightPlan(night, tuple(points), source, entry.name if entry else None, tuple(placements))
+    return NightPlan(night, tuple(points), source, entry.name if entry else None)
 
 
 def scheduled(site: Site, plan: ZonePlan, now: datetime) -> tuple[float, Source, datetime]:

@@ -26,6 +26,21 @@ def energy_wh(pieces: Iterable[Piece], power_w: Callable[[float], float]) -> flo
     return total
 
 
+def lit_and_level_hours(pieces: Iterable[Piece]) -> tuple[float, float]:
+    """`(lit_hours, level_hours)`: hours with a level above 0, and the integral of the level.
+
+    With a power model that is affine while lit (fixed_w + per_level_w * level), energy is
+    exactly fixed_w * lit_hours + per_level_w * level_hours: the fast path for long spans.
+    """
+    lit_h = level_h = 0.0
+    for start, end, first, last in pieces:
+        if first > 0 or last > 0:
+            hours = (end - start).total_seconds() / 3600
+            lit_h += hours
+            level_h += (first + last) / 2 * hours
+    return lit_h, level_h
+
+
 def lit_seconds(pieces: Iterable[Piece]) -> float:
     """Seconds with a level above 0 (the burning time)."""
     return sum(

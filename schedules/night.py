@@ -42,11 +42,17 @@ class Night:
 
 
 def _edge(
-    site: Site, day: date, offset_min: float, elevation: float | None, direction: Direction
+    site: Site,
+    day: date,
+    offset_min: float,
+    elevation: float | None,
+    direction: Direction,
+    *,
+    event: datetime | Polar,
 ) -> datetime | Polar:
+    """A night edge: `event` (that day's sunset or sunrise) plus an offset, or an elevation."""
     if elevation is not None:
         return crossing(site, day, elevation, direction)
-    event = crossing(site, day, SUNRISE_SUNSET_ELEVATION, direction)
     if isinstance(event, Polar):
         return event
     # in UTC: aware datetimes of one zone add in wall-clock time, wrong across a DST change
@@ -62,8 +68,12 @@ def night_of(site: Site, day: date, rule: NightRule) -> Night:
     morning = day + timedelta(days=1)
     sunset = crossing(site, day, SUNRISE_SUNSET_ELEVATION, Direction.SETTING)
     sunrise = crossing(site, morning, SUNRISE_SUNSET_ELEVATION, Direction.RISING)
-    on_at = _edge(site, day, rule.on_offset_min, rule.on_elevation_deg, Direction.SETTING)
-    off_at = _edge(site, morning, rule.off_offset_min, rule.off_elevation_deg, Direction.RISING)
+    on_at = _edge(
+        site, day, rule.on_offset_min, rule.on_elevation_deg, Direction.SETTING, event=sunset
+    )
+    off_at = _edge(
+        site, morning, rule.off_offset_min, rule.off_elevation_deg, Direction.RISING, event=sunrise
+    )
     events = (
         sunset if isinstance(sunset, datetime) else None,
         sunrise if isinstance(sunrise, datetime) else None,

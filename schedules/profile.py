@@ -20,6 +20,7 @@ the nights daylight-saving time begins or ends.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -56,6 +57,7 @@ class Point:
     fade_s: int = 0
 
 
+@functools.lru_cache(maxsize=4096)
 def local_time_on(site: Site, day: date, clock: time) -> datetime:
     """`clock` on `day` in the site's zone, as a real instant even across DST changes.
 
@@ -75,7 +77,13 @@ def resolve_anchor(site: Site, night: Night, anchor: Anchor) -> datetime | None:
     """The instant (in UTC) `anchor` stands for in `night`; None when the night has no window."""
     if night.on_at is None or night.off_at is None:
         return None
-    on_at, off_at = night.on_at.astimezone(UTC), night.off_at.astimezone(UTC)
+    return _resolve(site, night, anchor, night.on_at.astimezone(UTC), night.off_at.astimezone(UTC))
+
+
+def _resolve(
+    site: Site, night: Night, anchor: Anchor, on_at: datetime, off_at: datetime
+) -> datetime:
+    """`resolve_anchor` with the night's edges already in UTC (planning converts them once)."""
     if anchor.base == "on":
         at = on_at
     elif anchor.base == "off":
@@ -103,9 +111,10 @@ class StepPlacement:
 
 
 def night_points(
-    site: Site, night: Night, steps: tuple[Step, ...], on_level: int
+    site: Site, night: Night, steps: tuple[Step, ...], on_level: int, *, explain: bool = False
 ) -> tuple[list[Point], list[StepPlacement]]:
-    """The night's change points (by the rule in this module's docstring), and each step's fate."""
+    """The night's change points (by the rule in this module's docstring), and, with `explain`,
+    each step's fate (for `check`; planning does not pay for it)."""
     if night.on_at is None or night.off_at is None:
         return [], []
     on_at, off_at = night.on_at.astimezone(UTC), night.off_at.astimezone(UTC)
@@ -113,19 +122,20 @@ def night_points(
     placements: list[StepPlacement] = []
     floor = on_at
     for i, step in enumerate(steps):
-        at = resolve_anchor(site, night, step.anchor)
-        assert at is not None
+        at = _resolve(site, night, step.anchor, on_at, off_at)
         start = max(at, floor)
         if start >= off_at:
-            placements.append(StepPlacement(i, at, False, "at or after the lamps go off"))
+            if explain:
+                placements.append(StepPlacement(i, at, False, "at or after the lamps go off"))
             continue
-        why = None
-        if at < on_at and step.anchor.base != "on":
-            why = "before the lamps go on"
-        elif at < start:
-            why = "before the step listed above it"
+        if explain:
+            why = None
+            if at < on_at and step.anchor.base != "on":
+                why = "before the lamps go on"
+            elif at < start:
+                why = "before the step listed above it"
+            placements.append(StepPlacement(i, at, True, why))
         effective.append((start, i, step))
-        placements.append(StepPlacement(i, at, True, why))
         floor = start
     points = [Point(on_at, on_level)]
     for start, _, step in effective:

@@ -9,8 +9,10 @@ interpolates between the neighbouring days when astral still produces none.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import Enum
 from typing import Literal
 
@@ -40,7 +42,12 @@ class Site:
     @property
     def observer(self) -> Observer:
         """The astral observer at sea level for this site."""
-        return Observer(latitude=self.latitude, longitude=self.longitude, elevation=0.0)
+        return _observer(self.latitude, self.longitude)
+
+
+@functools.lru_cache(maxsize=64)
+def _observer(latitude: float, longitude: float) -> Observer:
+    return Observer(latitude=latitude, longitude=longitude, elevation=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,7 @@ class Polar:
     kind: Literal["day", "night"]
 
 
+@functools.lru_cache(maxsize=4096)  # profiles that differ only in offsets share their sun
 def crossing(
     site: Site, local_day: date, elevation_deg: float, direction: Direction
 ) -> datetime | Polar:
@@ -82,7 +90,7 @@ def _crossing_on(
 ) -> datetime | None:
     """astral's event computed for the UTC days around `local_day` that lands on `local_day`."""
     zenith_deg = 90.0 - elevation_deg
-    for shift in (0, -1, 1):
+    for shift in _likely_shifts(site, local_day, direction):
         try:
             event = time_of_transit(
                 observer,
@@ -97,6 +105,16 @@ def _crossing_on(
         if local.date() == local_day:
             return local
     return None
+
+
+def _likely_shifts(site: Site, local_day: date, direction: SunDirection) -> tuple[int, int, int]:
+    """The UTC days to ask astral for, most likely first: in UTC+7 a 06:00 sunrise is the
+    previous UTC day, so asking for that day first saves an astral call per event."""
+    offset = site.tz.utcoffset(datetime.combine(local_day, time(12)))
+    hours = offset.total_seconds() / 3600 if offset is not None else 0.0
+    local_hour = 6.0 if direction == SunDirection.RISING else 18.0
+    likely = math.floor((local_hour - hours) / 24)
+    return (likely, *(s for s in (0, -1, 1) if s != likely))  # type: ignore[return-value]
 
 
 def _polar_kind(
