@@ -49,6 +49,8 @@ class DateRule:
 def _parse_one(text: str, yearly: bool) -> tuple[int, int, int]:
     parts = [int(p) for p in text.split("-")]
     year, month, day = (0, *parts) if yearly else parts
+    if not yearly and year < 1:
+        raise DateRuleError(f"{text!r} is not a date: years start at 0001")
     try:
         date(year or 2024, month, day)  # 2024 is a leap year: 02-29 is a valid yearly date
     except ValueError as exc:

@@ -129,21 +129,24 @@ def scheduled(site: Site, plan: ZonePlan, now: datetime) -> tuple[float, Source,
     """The profile-or-calendar level at `now` (fractional in a fade), its source, and the
     next moment its whole-number level or source changes."""
     day = night_date_at(site, now)
-    tonight = plan_night(site, plan, day)
-    on_at, off_at = tonight.night.on_at, tonight.night.off_at
-    if on_at is not None and off_at is not None:
-        if now < on_at:
-            return 0.0, "schedule", on_at
-        if now < off_at:
-            points = list(tonight.points)
-            level = level_at(points, now)
-            upcoming = next_whole_level_change(points, now) or off_at
-            return level, tonight.source, min(upcoming, off_at)
-    for ahead in range(1, 3):
-        later = plan_night(site, plan, day + timedelta(days=ahead))
-        if later.night.on_at is not None and later.night.on_at > now:
-            return 0.0, "schedule", later.night.on_at
-    # polar day: nothing to switch for days; look again tomorrow at noon
+    # A window may start before local noon (the last sunset before a polar night) or end
+    # after it (a large off offset), so look at the nights around `now`, not only its own.
+    windows: list[tuple[datetime, datetime, NightPlan]] = []
+    for k in (-1, 0, 1, 2):
+        night_plan = plan_night(site, plan, day + timedelta(days=k))
+        on_at, off_at = night_plan.night.on_at, night_plan.night.off_at
+        if on_at is not None and off_at is not None:
+            windows.append((on_at, off_at, night_plan))
+    starts = sorted(on_at for on_at, _, _ in windows if on_at > now)
+    current = [(on_at, off_at, p) for on_at, off_at, p in windows if on_at <= now < off_at]
+    if current:
+        _, off_at, tonight = max(current, key=lambda window: window[0])  # the latest to start
+        points = list(tonight.points)
+        upcoming = min([next_whole_level_change(points, now) or off_at, off_at, *starts])
+        return level_at(points, now), tonight.source, upcoming
+    if starts:
+        return 0.0, "schedule", starts[0]
+    # polar day: nothing to switch for days; look again at noon two days on
     return 0.0, "schedule", local_time_on(site, day + timedelta(days=2), time(12, 0))
 
 

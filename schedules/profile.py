@@ -130,7 +130,7 @@ def night_points(
             continue
         if explain:
             why = None
-            if at < on_at and step.anchor.base != "on":
+            if at < on_at:
                 why = "before the lamps go on"
             elif at < start:
                 why = "before the step listed above it"
@@ -167,7 +167,8 @@ def segments(points: list[Point]) -> list[tuple[datetime, datetime, float, float
     The last piece ends at the last point, after which the level is that point's level.
     """
     pieces: list[tuple[datetime, datetime, float, float]] = []
-    level = 0.0
+    # a fade at switch-on rises from the lowest level, so the street is never shown at 0 %
+    level = 1.0
     for i, point in enumerate(points):
         end = points[i + 1].at if i + 1 < len(points) else point.at
         start_level = level
@@ -202,18 +203,24 @@ def next_whole_level_change(points: list[Point], when: datetime) -> datetime | N
             return start
         if first == last:
             continue
-        # inside a fade: solve for the next .5 crossing in the direction of travel
+        # inside a fade: the next whole percent, in the direction of travel
         origin = max(start, when)
-        span = (end - start).total_seconds()
-        rate = (last - first) / span  # level per second
+        rate = (last - first) / (end - start).total_seconds()  # level per second
         current = first + rate * (origin - start).total_seconds()
-        target = math.floor(current + 0.5) + 0.5 if rate > 0 else math.ceil(current - 0.5) - 0.5
-        seconds = (target - current) / rate
-        # a millisecond past the half-way point, so the level there is already the next one
-        crossing = origin + timedelta(seconds=max(seconds, 0.0) + 0.001)
+        crossing = origin + timedelta(seconds=seconds_to_next_whole(current, rate))
         if crossing < end:
             return crossing
         if whole(last) != now_level:
             return end
-    later = [point.at for point in points if point.at > when]
-    return later[0] if later else None
+    final = points[-1] if points else None  # the switch-off, after the last piece
+    if final is not None and final.at > when and whole(final.level) != now_level:
+        return final.at
+    return None
+
+
+def seconds_to_next_whole(current: float, rate: float) -> float:
+    """Seconds until a level at `current`, moving `rate` per second, shows another whole
+    percent: a millisecond past the half-way point, so the level then is already the next."""
+    shown = math.floor(current + 0.5)
+    target = shown + 0.5 if rate > 0 else shown - 0.5
+    return max((target - current) / rate, 0.0) + 0.001

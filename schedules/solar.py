@@ -1,18 +1,18 @@
 """The sun, through astral, in one module: events as values, polar day and night as values.
 
 Nothing here raises for a place where the sun does not set or rise: such a day comes back as a
-`Polar` result, so no astral `ValueError` can reach the control loop. Astral 3.2 also skips an
-event that falls near 00:00 UTC ("Unable to find a sunrise time", once a year at some Thai
-sites); `crossing()` asks astral per UTC day and picks the event on the wanted local date, and
-interpolates between the neighbouring days when astral still produces none.
+`Polar` result, so no astral `ValueError` can reach the control loop. Each crossing is looked
+for in the half-day where the sun only goes down (solar noon to solar midnight) or only up:
+astral's formula first, asked for the UTC days around it (astral 3.2 skips an event near
+00:00 UTC once a year at some Thai sites), then a bisection on the sun's elevation, so a
+crossing exists exactly when the sun really passes that elevation.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import Enum
 from typing import Literal
 
@@ -61,68 +61,71 @@ class Polar:
 def crossing(
     site: Site, local_day: date, elevation_deg: float, direction: Direction
 ) -> datetime | Polar:
-    """When the sun's centre crosses `elevation_deg` on `local_day`, in the site's time zone.
+    """The sun's centre crossing `elevation_deg` around `local_day`, in the site's time zone.
 
-    Geometric elevation (no refraction): -0.833 is sunset/sunrise as almanacs define them,
-    -6 civil twilight. Returns Polar when the sun does not cross that elevation that day.
+    SETTING is the crossing after `local_day`'s solar noon (before the next solar midnight:
+    far north in summer that can be after local midnight); RISING is the one before its
+    solar noon. Geometric elevation (no refraction): -0.833 is sunset/sunrise as almanacs
+    define them, -6 civil twilight. Returns Polar when the sun does not cross it then.
     """
-    observer = site.observer
+    start, end = _half_day(site, local_day, direction)
+    zenith_deg = 90.0 - elevation_deg
     astral_direction = (
         SunDirection.SETTING if direction is Direction.SETTING else SunDirection.RISING
     )
-    found = _crossing_on(site, observer, local_day, elevation_deg, astral_direction)
-    if found is not None:
-        return found
-    # astral produced no event on that local date, though the sun does cross: interpolate.
-    before = _crossing_on(
-        site, observer, local_day - timedelta(days=1), elevation_deg, astral_direction
-    )
-    after = _crossing_on(
-        site, observer, local_day + timedelta(days=1), elevation_deg, astral_direction
-    )
-    if before is not None and after is not None:
-        return (before + (after - before) / 2).astimezone(site.tz)
-    return Polar(_polar_kind(site, observer, local_day, elevation_deg))
-
-
-def _crossing_on(
-    site: Site, observer: Observer, local_day: date, elevation_deg: float, direction: SunDirection
-) -> datetime | None:
-    """astral's event computed for the UTC days around `local_day` that lands on `local_day`."""
-    zenith_deg = 90.0 - elevation_deg
-    for shift in _likely_shifts(site, local_day, direction):
+    middle = (start + (end - start) / 2).date()
+    for day in (middle, middle - timedelta(days=1), middle + timedelta(days=1)):
         try:
             event = time_of_transit(
-                observer,
-                local_day + timedelta(days=shift),
-                zenith_deg,
-                direction,
-                with_refraction=False,
+                site.observer, day, zenith_deg, astral_direction, with_refraction=False
             )
-        except ValueError:  # "math domain error": no crossing that day
-            return None
-        local = event.astimezone(site.tz)
-        if local.date() == local_day:
-            return local
-    return None
+        except ValueError:  # "math domain error": astral sees no crossing that UTC day
+            continue
+        if start <= event <= end:
+            return event.astimezone(site.tz)
+    # astral found none in the half-day (its date handling skips some): search it ourselves
+    first, last = sun_elevation(site, start), sun_elevation(site, end)
+    high, low = (first, last) if direction is Direction.SETTING else (last, first)
+    if high <= elevation_deg:
+        return Polar("night")
+    if low >= elevation_deg:
+        return Polar("day")
+    return _bisect(site, start, end, elevation_deg, falling=direction is Direction.SETTING)
 
 
-def _likely_shifts(site: Site, local_day: date, direction: SunDirection) -> tuple[int, int, int]:
-    """The UTC days to ask astral for, most likely first: in UTC+7 a 06:00 sunrise is the
-    previous UTC day, so asking for that day first saves an astral call per event."""
-    offset = site.tz.utcoffset(datetime.combine(local_day, time(12)))
-    hours = offset.total_seconds() / 3600 if offset is not None else 0.0
-    local_hour = 6.0 if direction == SunDirection.RISING else 18.0
-    likely = math.floor((local_hour - hours) / 24)
-    return (likely, *(s for s in (0, -1, 1) if s != likely))  # type: ignore[return-value]
+@functools.lru_cache(maxsize=1024)
+def solar_noon(site: Site, local_day: date) -> datetime:
+    """When the sun is highest on `local_day` (UTC)."""
+    observer = site.observer
+    for shift in (0, -1, 1):
+        moment = noon(observer, local_day + timedelta(days=shift))
+        if moment.astimezone(site.tz).date() == local_day:
+            return moment
+    return noon(observer, local_day)
 
 
-def _polar_kind(
-    site: Site, observer: Observer, local_day: date, elevation_deg: float
-) -> Literal["day", "night"]:
-    midday = noon(observer, local_day, tzinfo=site.tz)
-    sun_at_noon = 90.0 - zenith(observer, midday.astimezone(UTC), with_refraction=False)
-    return "day" if sun_at_noon > elevation_deg else "night"
+def _half_day(site: Site, local_day: date, direction: Direction) -> tuple[datetime, datetime]:
+    """From solar noon to the next solar midnight (SETTING), or from the previous solar
+    midnight to solar noon (RISING): the sun only goes down, or only up, in between."""
+    today = solar_noon(site, local_day)
+    if direction is Direction.SETTING:
+        return today, today + (solar_noon(site, local_day + timedelta(days=1)) - today) / 2
+    yesterday = solar_noon(site, local_day - timedelta(days=1))
+    return yesterday + (today - yesterday) / 2, today
+
+
+def _bisect(
+    site: Site, start: datetime, end: datetime, elevation_deg: float, *, falling: bool
+) -> datetime:
+    """The moment in [start, end] the elevation passes `elevation_deg`, to within a second."""
+    while (end - start) > timedelta(seconds=1):
+        middle = start + (end - start) / 2
+        above = sun_elevation(site, middle) > elevation_deg
+        if above == falling:
+            start = middle
+        else:
+            end = middle
+    return (start + (end - start) / 2).astimezone(site.tz)
 
 
 def sunset(site: Site, local_day: date) -> datetime | Polar:

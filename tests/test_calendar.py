@@ -339,11 +339,6 @@ def test_the_last_entry_wins_through_decide() -> None:
     assert decide(SITE, _plan(second, first), now).level == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: year 0000 is taken as 'every year': '0000-01-01' parses to the yearly rule "
-    "01-01 (year 0 is the yearly marker) instead of being refused like any impossible date",
-)
 def test_a_dated_rule_with_year_0000_is_refused() -> None:
     with pytest.raises(DateRuleError):
         parse_date_rule("0000-01-01")

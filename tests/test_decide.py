@@ -624,12 +624,6 @@ def test_polar_day_on_by_config_is_lit_from_noon_to_noon() -> None:
 # found bugs, as the daemon would live them
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a window that starts before local noon (Tromso's last sunset before the "
-    "polar night, 2026-11-27 11:41) is missed by the noon split: level 0 at 11:45 with "
-    "next_change the NEXT day's noon, so the lamps stay off for 24 h",
-)
 def test_tromso_first_polar_night_is_lit_from_its_sunset() -> None:
     plan = ZonePlan("z", Profile("p", NightRule()))
     night = night_of(TROMSO, date(2026, 11, 27), NightRule())
@@ -641,11 +635,6 @@ def test_tromso_first_polar_night_is_lit_from_its_sunset() -> None:
     assert decide(TROMSO, plan, now).level == 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a window that ends after local noon (Oslo, off_offset_min=180: off at "
-    "12:18 on 2026-12-21) is cut at noon by night_date_at",
-)
 def test_oslo_window_ending_after_noon_is_followed_to_its_end() -> None:
     rule = NightRule(off_offset_min=180)
     plan = ZonePlan("z", Profile("p", rule))
@@ -678,11 +667,6 @@ def test_oslo_window_ending_after_noon_is_followed_to_its_end() -> None:
         ),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: wrong night windows from schedules.solar/night (see test_night.py): "
-    "lamps on at noon, or off in the polar dark",
-)
 def test_lamps_follow_the_sun_at_high_latitudes(
     site: Site, rule: NightRule, local: datetime, level: int
 ) -> None:
@@ -692,11 +676,6 @@ def test_lamps_follow_the_sun_at_high_latitudes(
     assert decide(site, ZonePlan("z", Profile("p", rule)), now).level == level
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: following next_change through a year at Tromso misses changes (the noon "
-    "split at the polar-night boundary; the noon 'sunset' of 2026-05-16)",
-)
 def test_a_year_of_decisions_at_tromso_each_holds_until_its_next_change() -> None:
     plan = ZonePlan("z", Profile("p", NightRule(), (Step(parse_anchor("midnight"), 50),)))
     start = _local(TROMSO, datetime(2026, 1, 1, 12, 0))

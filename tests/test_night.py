@@ -288,11 +288,6 @@ def test_polar_sites_never_raise_for_any_night_or_rule() -> None:
 # found bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the evening crossing after local midnight is missed and the previous night's "
-    "(00:27 on D) is used: Oslo, civil twilight, night of 2026-06-21 runs 26 hours",
-)
 def test_oslo_civil_twilight_night_starts_in_the_evening_of_its_date() -> None:
     day = date(2026, 6, 21)
     on_at, off_at = _window(night_of(OSLO, day, CIVIL))
@@ -300,11 +295,6 @@ def test_oslo_civil_twilight_night_starts_in_the_evening_of_its_date() -> None:
     assert _elapsed(on_at, off_at) < timedelta(hours=6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Longyearbyen 2026-02-14 and -15: the sun peeks over the horizon at noon, "
-    "astral finds no crossing and the night is called polar DAY: lamps off in the dark",
-)
 def test_longyearbyen_nights_at_the_end_of_the_polar_night_are_lit() -> None:
     for day in (date(2026, 2, 14), date(2026, 2, 15)):
         night = night_of(LONGYEARBYEN, day, DEFAULT)
@@ -315,12 +305,6 @@ def test_longyearbyen_nights_at_the_end_of_the_polar_night_are_lit() -> None:
         assert on_at <= midnight < off_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: windows overlap and start before noon of their date where the evening "
-    "crossing falls after midnight (Oslo/Edinburgh with twilight thresholds in summer) or is "
-    "interpolated to noon (Tromso 2026-05-16)",
-)
 def test_nights_never_overlap_and_start_after_the_sun_has_culminated() -> None:
     problems = []
     for site, rule in ((OSLO, CIVIL), (EDINBURGH, NAUTICAL), (TROMSO, DEFAULT)):

@@ -427,12 +427,6 @@ def test_next_change_on_a_flat_plan_is_the_next_point_with_another_level() -> No
     assert next_whole_level_change(points, OFF_AT + timedelta(days=1)) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when no later segment changes the whole level, next_whole_level_change falls "
-    "back to the next point even if its level is the same (here 22:00, still 100), not the "
-    "first moment the level differs (off)",
-)
 def test_next_change_skips_a_point_that_keeps_the_level() -> None:
     points = _points(("22:00", 100))
     assert next_whole_level_change(points, ON_AT) == OFF_AT
@@ -467,12 +461,6 @@ def test_a_100_to_60_fade_through_decide_visits_every_whole_level_once() -> None
     assert decide(SITE, plan, now).next_change == night_of(SITE, DAY, NightRule()).off_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: next_whole_level_change skips a level when a falling fade is exactly at x.5 "
-    "(ceil(current - 0.5) - 0.5 is a whole level too far): 51 -> 49, and the decision changes "
-    "20 s before next_change",
-)
 def test_a_falling_fade_from_a_half_level_visits_every_level() -> None:
     # 100 -> 1 over 600 s is cut at 300 s at exactly 50.5; then 50.5 -> 20 over 600 s
     points = _points(("22:00", 1, 600), ("22:05", 20, 600))
