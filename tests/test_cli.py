@@ -21,20 +21,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SIM = ROOT / "deploy" / "examples" / "sim.toml"
 
 
-def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 15.0) -> str:
-    """Read the process's stdout until a line holds `marker`; fail after `timeout` seconds."""
+def _read_until(process: subprocess.Popen[bytes], marker: str, timeout: float = 15.0) -> str:
+    """Read the process's stdout until it holds `marker`; fail after `timeout` seconds.
+
+    Reads the raw pipe: a buffered readline() after select() can leave lines that arrived
+    together in Python's buffer, where select() never sees them.
+    """
     assert process.stdout is not None
-    seen = ""
+    fd = process.stdout.fileno()
+    seen = b""
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while marker not in seen:
+        selector.register(fd, selectors.EVENT_READ)
+        while marker.encode() not in seen:
             if not selector.select(timeout):
-                pytest.fail(f"no {marker!r} within {timeout} s; output so far:\n{seen}")
-            line = process.stdout.readline()
-            if not line:
-                pytest.fail(f"process ended before {marker!r}; output:\n{seen}")
-            seen += line
-    return seen
+                pytest.fail(f"no {marker!r} within {timeout} s; output so far:\n{seen.decode()}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                pytest.fail(f"process ended before {marker!r}; output:\n{seen.decode()}")
+            seen += chunk
+    return seen.decode()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -46,14 +51,14 @@ def test_run_starts_logs_and_stops_cleanly_on_signal(
         [sys.executable, "-m", "controller.cli", "run", "--config", str(SIM)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         env=env,
     )
     try:
         started = _read_until(process, "event=zone_level zone=school-path")
         assert "event=daemon_started unit=skn-001" in started
         process.send_signal(signum)
-        out, _ = process.communicate(timeout=15)
+        rest, _ = process.communicate(timeout=15)
+        out = started + rest.decode()
     finally:
         process.kill()
     assert process.returncode == 0, out
