@@ -270,6 +270,7 @@ def clear_caches() -> None:
     decide.plan_night.cache_clear()
     decide._cached_night_of.cache_clear()  # the sun of each night
     solar.crossing.cache_clear()
+    solar.solar_noon.cache_clear()
 
 
 def time_cold(zones: Sequence[Zone], days: Sequence[date]) -> tuple[list[float], YearTotals]:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from schedules.profile import seconds_to_next_whole
+
 
 @dataclass(frozen=True, slots=True)
 class MotionRule:
@@ -87,20 +89,23 @@ def boost_ends(rule: MotionRule, events: Sequence[datetime], when: datetime) -> 
 def boost_next_change(
     rule: MotionRule, events: Sequence[datetime], when: datetime, base: float
 ) -> datetime | None:
-    """When the motion level next moves by a whole percent (or its hold ends); None if idle."""
+    """When the motion level next shows another whole percent (or its hold ends); None if idle."""
     past = [e for e in events if e <= when]
     if not past:
         return None
     last = max(past)
     top = max(float(rule.level), base)
-    span = max(top - base, 1.0)
     rise_end = last + timedelta(seconds=rule.rise_s)
     hold_end = rise_end + timedelta(seconds=rule.hold_s)
     fade_end = hold_end + timedelta(seconds=rule.fade_s)
-    if when < rise_end:
-        return min(rise_end, when + timedelta(seconds=max(rule.rise_s / span, 0.05)))
+    if hold_end <= when < fade_end or when < rise_end:
+        # a straight ramp to the phase's end: its rate is the distance left over the time left
+        phase_end, goal = (rise_end, top) if when < rise_end else (fade_end, base)
+        now_level = boost_at(rule, events, when, base)
+        rate = (goal - now_level) / (phase_end - when).total_seconds()
+        if rate == 0:
+            return phase_end
+        return min(phase_end, when + timedelta(seconds=seconds_to_next_whole(now_level, rate)))
     if when < hold_end:
         return hold_end
-    if when < fade_end:
-        return min(fade_end, when + timedelta(seconds=max(rule.fade_s / span, 0.05)))
     return None

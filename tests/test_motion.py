@@ -209,12 +209,6 @@ def test_an_override_beats_motion_even_at_level_0() -> None:
         assert (decision.level, decision.source, decision.next_change) == (level, "override", until)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: boost_next_change steps by fade_s/span (or rise_s/span, at least 0.05 s), "
-    "but the whole level rounds at the half-way point, so the decision changes up to half a "
-    "level earlier than next_change says (and rising fast, several levels earlier)",
-)
 def test_during_the_motion_fade_the_decision_holds_until_next_change() -> None:
     inputs = ZoneInputs(motion_events=(_s(0),))
     now = _s(62)  # the fade from 100 to 20 over 30 s starts: one level every 0.375 s
@@ -228,11 +222,6 @@ def test_during_the_motion_fade_the_decision_holds_until_next_change() -> None:
         now = decision.next_change
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: as above; during the rise (20 -> 100 in 2 s) decide skips whole levels "
-    "because boost_next_change never asks again sooner than 0.05 s",
-)
 def test_during_the_motion_rise_the_decision_holds_until_next_change() -> None:
     inputs = ZoneInputs(motion_events=(_s(0),))
     now = _s(0)
