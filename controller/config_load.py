@@ -355,8 +355,9 @@ def config_warnings(settings: Settings, today: date | None = None) -> list[Probl
                     f"profiles.{note.profile}.steps[{note.index}]",
                     f"{note.at!r} falls {note.why} on {note.nights} night(s) of the coming "
                     f"year (first the night of {note.first}); {CONSEQUENCE[note.why]}",
-                    fix="that may be what you want; to keep the step every night, anchor it to "
-                    "on, off or virtual_midnight with an offset instead of a clock time",
+                    fix="nothing to change if that is what you want; for a step at its own "
+                    "time every night, anchor it to on, off or virtual_midnight with an offset "
+                    "instead of a clock time",
                     severity="warning",
                 )
             )
