@@ -55,9 +55,12 @@ def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
     """Everything the schedule core needs to decide one zone's level."""
     calendar = calendar_of(settings)
     named = {entry.profile for entry in calendar if entry.profile is not None}
+    # a zone answers motion by its own motion table, or else by that of the first zone that
+    # names it a neighbour
+    namers = [z for z in settings.zones if z.motion is not None and zone.id in z.motion.neighbours]
+    m = zone.motion or (namers[0].motion if namers else None)
     motion = None
-    if zone.motion is not None:
-        m = zone.motion
+    if m is not None:
         motion = MotionRule(level=m.level, rise_s=m.rise_s, hold_s=m.hold_s, fade_s=m.fade_s)
     return ZonePlan(
         zone_id=zone.id,
@@ -69,6 +72,11 @@ def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
         calendar=calendar,
         other_profiles=tuple(profile_of(n, settings.profiles[n]) for n in sorted(named)),
     )
+
+
+def neighbours_of(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """For each zone with a motion table, the zones its sensors also raise."""
+    return {z.id: tuple(z.motion.neighbours) for z in settings.zones if z.motion is not None}
 
 
 def plans_of(settings: Settings) -> dict[str, ZonePlan]:

@@ -8,7 +8,7 @@ flickers. Motion only ever raises a level, and only while the zone is scheduled 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -109,3 +109,14 @@ def boost_next_change(
     if when < hold_end:
         return hold_end
     return None
+
+
+def events_for_zone(
+    zone_id: str,
+    events_by_zone: Mapping[str, Sequence[datetime]],
+    neighbours: Mapping[str, Sequence[str]],
+) -> tuple[datetime, ...]:
+    """The motion events a zone answers: its own sensors', and those of every zone that names
+    it a neighbour (a passer-by is lit ahead, into the next street), in time order."""
+    sources = [zone_id, *(other for other, near in neighbours.items() if zone_id in near)]
+    return tuple(sorted(e for source in sources for e in events_by_zone.get(source, ())))

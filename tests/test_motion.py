@@ -232,3 +232,18 @@ def test_during_the_motion_rise_the_decision_holds_until_next_change() -> None:
         later = decide(SITE, PATH, sample, inputs)
         assert (later.level, later.source) == (decision.level, decision.source), sample
         now = decision.next_change
+
+
+def test_a_zone_answers_its_own_sensors_and_those_of_zones_naming_it() -> None:
+    from schedules.motion import events_for_zone
+
+    t = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+    events = {
+        "soi-3": [t + timedelta(seconds=5)],
+        "school-path": [t],
+        "market": [t + timedelta(seconds=9)],
+    }
+    neighbours = {"soi-3": ("school-path",), "market": ()}
+    assert events_for_zone("school-path", events, neighbours) == (t, t + timedelta(seconds=5))
+    assert events_for_zone("soi-3", events, neighbours) == (t + timedelta(seconds=5),)
+    assert events_for_zone("market", events, neighbours) == (t + timedelta(seconds=9),)

@@ -205,3 +205,19 @@ def test_profile_step_level_0_is_refused_with_the_alternative(
     text = OSLO.replace('{ at = "22:00", level = 50 }', '{ at = "22:00", level = 0 }')
     assert main(["check", "--config", str(config(tmp_path, text))]) == 2
     assert "profiles.city.steps[1].level" in capsys.readouterr().out
+
+
+def test_a_neighbour_without_its_own_motion_table_answers_by_the_namers(tmp_path: Path) -> None:
+    from controller.plans import neighbours_of, plans_of
+
+    settings = load_settings(SIM, data_dir=tmp_path)
+    plans = plans_of(settings)
+    assert neighbours_of(settings) == {"soi-3": ("school-path",), "school-path": ()}
+    assert plans["school-path"].motion is not None and plans["school-path"].motion.hold_s == 90
+    assert plans["market"].motion is None  # no motion table, named by nobody
+    text = SIM.read_text().replace(
+        "motion = { level = 100, rise_s = 2, hold_s = 90, fade_s = 30 }\n", ""
+    )
+    settings = load_settings(config(tmp_path, text.replace('"../../var/sim"', '"data"')))
+    inherited = plans_of(settings)["school-path"].motion
+    assert inherited is not None and inherited.hold_s == 60  # soi-3's table

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -144,3 +145,42 @@ def test_upper_limb_at_34_arcmin_is_the_centre_at_50_arcmin() -> None:
             b = _ephem_event(limb, sun, day, site.tz, rising=rising, use_center=False)
             worst = max(worst, abs((a - b).total_seconds()))
     assert worst < 10.0
+
+
+@pytest.mark.parametrize(
+    ("latitude", "longitude", "timezone"),
+    [
+        (17.155, 104.147, "Asia/Bangkok"),
+        (59.9, 10.75, "Europe/Oslo"),
+        (-33.9, 18.4, "Africa/Johannesburg"),
+    ],
+    ids=["sakon-nakhon", "oslo", "cape-town"],
+)
+def test_schedule_json_sun_events_agree_with_pyephem_for_a_year(
+    latitude: float, longitude: float, timezone: str, tmp_path: Path
+) -> None:
+    """The done-criterion, through the command's own output: `streetlight schedule --json`."""
+    from controller.commands.schedule import schedule_json
+    from controller.config_load import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[unit]\nid = "ref"\nsite = "reference"\nlatitude = {latitude}\nlongitude = {longitude}\n'
+        f'timezone = "{timezone}"\n[profiles.p]\n[[zones]]\nid = "z"\nprofile = "p"\nrated_w = 1\n'
+        'outputs = [{ type = "sim" }]\n'
+    )
+    plan = schedule_json(load_settings(config), date(YEAR, 1, 1), 365)
+    site = Site(latitude, longitude, ZoneInfo(timezone))
+    observer = _observer(site, horizon="-0:50")
+    sun = ephem.Sun()
+    for night in plan["nights"]:
+        day = date.fromisoformat(night["date"])
+        for key, rising, on in (("sunset", False, day), ("sunrise", True, day + timedelta(days=1))):
+            ours = datetime.fromisoformat(night[key])
+            reference = _ephem_event(observer, sun, on, site.tz, rising=rising, use_center=True)
+            assert abs((ours - reference).total_seconds()) <= TOLERANCE_S, (
+                key,
+                night["date"],
+                ours,
+                reference,
+            )
