@@ -278,24 +278,26 @@ class GpioPwmOutput(Section):
         return self
 
 
-class ModbusRelayOutput(Section):
+class ModbusChannel(Section):
+    """One channel of a device on a Modbus bus."""
+
+    bus: str
+    device_id: DeviceId
+    channel: Annotated[int, Field(ge=0, le=255)] = 0
+
+
+class ModbusRelayOutput(ModbusChannel):
     """A coil of a Modbus relay module."""
 
     type: Literal["modbus_relay"]
-    bus: str
-    device_id: DeviceId
     device: Id = "generic-relay"
-    channel: Annotated[int, Field(ge=0, le=255)] = 0
 
 
-class ModbusDimmerOutput(Section):
+class ModbusDimmerOutput(ModbusChannel):
     """A channel of a Modbus 0-10 V analogue output module."""
 
     type: Literal["modbus_dimmer"]
-    bus: str
-    device_id: DeviceId
     device: Id = "generic-0-10v"
-    channel: Annotated[int, Field(ge=0, le=255)] = 0
     min_level: Level = 10
 
 

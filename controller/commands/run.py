@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 
 from controller.assemble import UnsupportedHardware, build
 from controller.cli import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK
 from controller.clock import Clock, SystemClock
-from controller.config_load import load_settings
-from controller.errors import ConfigError
+from controller.commands import settings_for
 from controller.logs import log_event, setup_logging
 from controller.settings import Settings
 
@@ -21,15 +19,8 @@ log = logging.getLogger("controller.run")
 
 def run(config: str | None) -> int:
     """Load the config and run the unit until SIGTERM or SIGINT; return the exit code."""
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        print(
-            f"{exc.config_file}: the unit cannot start; {len(exc.problems)} problem(s):",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+    settings = settings_for(config, "the unit cannot start")
+    if settings is None:
         return EXIT_CONFIG
     setup_logging(settings.logging.level, settings.logging.format)
     try:

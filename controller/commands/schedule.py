@@ -12,8 +12,7 @@ from typing import Any, TextIO
 
 from controller.cli import EXIT_CONFIG, EXIT_OK
 from controller.clock import SystemClock
-from controller.config_load import load_settings
-from controller.errors import ConfigError
+from controller.commands import settings_for
 from controller.plans import plans_of, site_of
 from controller.settings import Settings
 from schedules.decide import NightPlan, plan_night
@@ -113,15 +112,8 @@ def schedule(
 ) -> int:
     """Print the plan for `days` nights from the evening of `on` (default today)."""
     out = out or sys.stdout
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        print(
-            f"{exc.config_file}: {len(exc.problems)} problem(s); run streetlight check",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+    settings = settings_for(config, "no plan until the config is fixed (see streetlight check)")
+    if settings is None:
         return EXIT_CONFIG
     first = (
         date.fromisoformat(on) if on else SystemClock().now().astimezone(settings.unit.tz).date()
