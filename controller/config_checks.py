@@ -45,31 +45,18 @@ def cross_reference_errors(raw: dict[str, Any]) -> list[dict[str, Any]]:
     zone_ids = {z["id"] for _, z in zones if isinstance(z.get("id"), str)}
 
     for i, zone in zones:
-        profile = zone.get("profile")
-        if isinstance(profile, str) and profile not in profiles:
-            errors.append(
-                _problem(
-                    ("zones", i, "profile"),
-                    f"no profile named {profile!r} (known: {_known(set(profiles))})",
-                    profile,
-                    f"fix the name, or add a [profiles.{profile}] table",
-                )
-            )
+        errors += _profile_reference(("zones", i, "profile"), zone, profiles)
         for j, output in _tables(zone.get("outputs")):
             errors += _bus_reference(("zones", i, "outputs", j, "bus"), output, buses)
 
     for name, meter in meters.items():
         errors += _bus_reference(("meters", name, "bus"), meter, buses)
-        for k, zone_id in enumerate(meter.get("zones") or []):
-            if isinstance(zone_id, str) and zone_id not in zone_ids:
-                errors.append(
-                    _problem(
-                        ("meters", name, "zones", k),
-                        f"no zone with id {zone_id!r} (known: {_known(zone_ids)})",
-                        zone_id,
-                        "list the ids of the zones whose luminaires this meter measures",
-                    )
-                )
+        errors += _zone_references(
+            ("meters", name, "zones"),
+            meter,
+            zone_ids,
+            "list the ids of the zones whose luminaires this meter measures",
+        )
     errors += _calendar_references(raw.get("calendar"), zone_ids, zones, profiles)
     errors += _motion_neighbours(zones, zone_ids)
     errors += _zones_on_two_meters(meters)
@@ -87,16 +74,9 @@ def _calendar_references(
     groups = {g for _, z in zones for g in (z.get("groups") or []) if isinstance(g, str)}
     errors = []
     for i, entry in _tables(calendar):
-        for k, zone_id in enumerate(entry.get("zones") or []):
-            if isinstance(zone_id, str) and zone_id not in zone_ids:
-                errors.append(
-                    _problem(
-                        ("calendar", i, "zones", k),
-                        f"no zone with id {zone_id!r} (known: {_known(zone_ids)})",
-                        zone_id,
-                        "name zones by their id",
-                    )
-                )
+        errors += _zone_references(
+            ("calendar", i, "zones"), entry, zone_ids, "name zones by their id"
+        )
         for k, group in enumerate(entry.get("groups") or []):
             if isinstance(group, str) and group not in groups:
                 errors.append(
@@ -107,16 +87,7 @@ def _calendar_references(
                         "name a group listed in some zone's groups",
                     )
                 )
-        profile = entry.get("profile")
-        if isinstance(profile, str) and profile not in profiles:
-            errors.append(
-                _problem(
-                    ("calendar", i, "profile"),
-                    f"no profile named {profile!r} (known: {_known(set(profiles))})",
-                    profile,
-                    f"fix the name, or add a [profiles.{profile}] table",
-                )
-            )
+        errors += _profile_reference(("calendar", i, "profile"), entry, profiles)
     return errors
 
 
@@ -162,6 +133,35 @@ def _duplicate_zone_ids(zones: list[tuple[int, dict[str, Any]]]) -> list[dict[st
         else:
             first_seen[zone_id] = i
     return errors
+
+
+def _profile_reference(
+    loc: Loc, table: dict[str, Any], profiles: dict[str, Any]
+) -> list[dict[str, Any]]:
+    profile = table.get("profile")
+    if not isinstance(profile, str) or profile in profiles:
+        return []
+    return [
+        _problem(
+            loc,
+            f"no profile named {profile!r} (known: {_known(set(profiles))})",
+            profile,
+            f"fix the name, or add a [profiles.{profile}] table",
+        )
+    ]
+
+
+def _zone_references(
+    loc: Loc, table: dict[str, Any], zone_ids: set[str], fix: str
+) -> list[dict[str, Any]]:
+    """Every entry of `table`'s `zones` list that is not a zone id, at `loc` + its index."""
+    return [
+        _problem(
+            (*loc, k), f"no zone with id {zone_id!r} (known: {_known(zone_ids)})", zone_id, fix
+        )
+        for k, zone_id in enumerate(table.get("zones") or [])
+        if isinstance(zone_id, str) and zone_id not in zone_ids
+    ]
 
 
 def _bus_reference(loc: Loc, table: dict[str, Any], buses: dict[str, Any]) -> list[dict[str, Any]]:
