@@ -51,10 +51,13 @@ def calendar_of(settings: Settings) -> tuple[CalendarEntry, ...]:
     )
 
 
-def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
-    """Everything the schedule core needs to decide one zone's level."""
-    calendar = calendar_of(settings)
-    named = {entry.profile for entry in calendar if entry.profile is not None}
+def _plan_of(
+    settings: Settings,
+    zone: ZoneSettings,
+    calendar: tuple[CalendarEntry, ...],
+    other_profiles: tuple[Profile, ...],
+) -> ZonePlan:
+    """One zone's plan, with the unit-wide calendar parts built once by `plans_of`."""
     # a zone answers motion by its own motion table, or else by that of the first zone that
     # names it a neighbour
     namers = [z for z in settings.zones if z.motion is not None and zone.id in z.motion.neighbours]
@@ -70,7 +73,7 @@ def plan_of(settings: Settings, zone: ZoneSettings) -> ZonePlan:
         groups=frozenset(zone.groups),
         motion=motion,
         calendar=calendar,
-        other_profiles=tuple(profile_of(n, settings.profiles[n]) for n in sorted(named)),
+        other_profiles=other_profiles,
     )
 
 
@@ -80,8 +83,11 @@ def neighbours_of(settings: Settings) -> dict[str, tuple[str, ...]]:
 
 
 def plans_of(settings: Settings) -> dict[str, ZonePlan]:
-    """Every zone's plan, by zone id."""
-    return {zone.id: plan_of(settings, zone) for zone in settings.zones}
+    """Everything the schedule core needs to decide each zone's level, by zone id."""
+    calendar = calendar_of(settings)
+    named = sorted({entry.profile for entry in calendar if entry.profile is not None})
+    other_profiles = tuple(profile_of(name, settings.profiles[name]) for name in named)
+    return {zone.id: _plan_of(settings, zone, calendar, other_profiles) for zone in settings.zones}
 
 
 @dataclass(frozen=True, slots=True)
