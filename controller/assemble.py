@@ -6,36 +6,42 @@ Hardware libraries are imported only when a config uses them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from controller.clock import Clock
 from controller.daemon import Daemon
-from controller.errors import StreetlightError
+from controller.hardware import build_hardware
+from controller.plans import plans_of, site_of
 from controller.settings import Settings
-from drivers.base import Output
-from drivers.sim import LuminaireModel, SimOutput
+from schedules.decide import decide
 
 
-class UnsupportedHardware(StreetlightError, NotImplementedError):
-    """The config names hardware this version of the controller cannot drive yet."""
+def initial_levels(settings: Settings, clock: Clock) -> dict[str, int]:
+    """Each zone's level right now, so outputs claimed at start are set to it at once (no
+    flash at daytime, no dark gap at night)."""
+    site = site_of(settings)
+    now = clock.now()
+    return {zone_id: decide(site, plan, now).level for zone_id, plan in plans_of(settings).items()}
 
 
-def build_outputs(settings: Settings, clock: Clock) -> dict[str, list[Output]]:
-    """Every zone's outputs, built from its config."""
-    outputs: dict[str, list[Output]] = {}
-    for i, zone in enumerate(settings.zones):
-        built: list[Output] = []
-        for j, spec in enumerate(zone.outputs):
-            if spec.type == "sim":
-                model = LuminaireModel(rated_w=zone.rated_w, standby_w=spec.standby_w)
-                built.append(SimOutput(f"{zone.id}/sim", model, clock.now))
-            else:
-                raise UnsupportedHardware(
-                    f"zones[{i}].outputs[{j}] (zone {zone.id!r}): output type {spec.type!r} is "
-                    "not driven by this version yet; use type = 'sim' to try the unit"
-                )
-        outputs[zone.id] = built
-    return outputs
+def build(
+    settings: Settings,
+    clock: Clock,
+    *,
+    pin_factory: object | None = None,
+    profile_dirs: Sequence[Path] = (),
+) -> Daemon:
+    """A ready-to-run daemon for the unit described by `settings`, on `clock`.
 
-
-def build(settings: Settings, clock: Clock) -> Daemon:
-    """A ready-to-run daemon for the unit described by `settings`, on `clock`."""
-    return Daemon(settings, clock, build_outputs(settings, clock))
+    Raises `controller.hardware.HardwareError` when the config names hardware that cannot be
+    set up at all on this machine; faults of hardware that may come back are driver states.
+    """
+    hardware = build_hardware(
+        settings,
+        clock,
+        initial_levels=initial_levels(settings, clock),
+        pin_factory=pin_factory,
+        profile_dirs=profile_dirs,
+    )
+    return Daemon(settings, clock, hardware)

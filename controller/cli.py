@@ -64,7 +64,35 @@ def _parser() -> argparse.ArgumentParser:
         metavar="X",
         help="simulated seconds per real second (default 3600: an hour a second)",
     )
+    commission = commands.add_parser(
+        "commission", help="self-test the unit's lamps, meters and sensors after installing it"
+    )
+    commission.add_argument("--config", metavar="FILE", help=config_help)
+    commission.add_argument(
+        "--hold",
+        type=_seconds,
+        default=3.0,
+        metavar="S",
+        help="seconds each lamp state is held so you can see it (default 3)",
+    )
+    commission.add_argument(
+        "--wait",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="seconds each motion sensor or photocell waits to be triggered (default 30)",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 600:
+        raise argparse.ArgumentTypeError("takes 0 to 600 seconds")
+    return value
 
 
 def _date(text: str) -> str:
@@ -130,6 +158,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.commands.demo import demo  # noqa: PLC0415
 
         return demo(nights=args.nights, speed=args.speed)
+    if args.command == "commission":
+        from controller.commands.commission import commission  # noqa: PLC0415
+
+        return commission(args.config, hold_s=args.hold, wait_s=args.wait)
     raise AssertionError(f"unhandled command {args.command}")  # argparse prevents this
 
 

@@ -62,7 +62,73 @@ def cross_reference_errors(raw: dict[str, Any]) -> list[dict[str, Any]]:
     errors += _zones_on_two_meters(meters)
     errors += _pins_used_twice(zones)
     errors += _modbus_addresses_used_twice(zones, meters, buses)
+    errors += _device_profiles(zones, meters)
     return errors
+
+
+# The kind of device profile each config type needs, and the profile used when none is named.
+_DEVICE_KINDS = {
+    "modbus_relay": ("relay", "generic-relay"),
+    "modbus_dimmer": ("dimmer", "generic-0-10v"),
+    "modbus": ("meter", None),
+}
+
+
+def _device_profiles(
+    zones: list[tuple[int, dict[str, Any]]], meters: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each Modbus device names a profile that exists, of the right kind, with that channel."""
+    places: list[tuple[Loc, dict[str, Any]]] = [
+        (("zones", i, "outputs", j), output)
+        for i, zone in zones
+        for j, output in _tables(zone.get("outputs"))
+    ]
+    places += [(("meters", name), meter) for name, meter in meters.items()]
+    places = [(loc, t) for loc, t in places if t.get("type") in _DEVICE_KINDS]
+    if not places:
+        return []  # no Modbus: the profile loader is not even imported
+    from controller.settings import current_config_file, device_profile_dirs  # noqa: PLC0415
+    from drivers.errors import HardwareConfigError  # noqa: PLC0415
+    from drivers.modbus.profiles import load_profile  # noqa: PLC0415
+
+    dirs = device_profile_dirs(current_config_file.get())
+    errors = []
+    for loc, table in places:
+        kind, default = _DEVICE_KINDS[table["type"]]
+        device = table.get("device", default)
+        if not isinstance(device, str):
+            continue  # field validation reports it
+        try:
+            profile = load_profile(device, dirs)
+        except HardwareConfigError as exc:
+            errors.append(_problem((*loc, "device"), str(exc), device, _PROFILE_FIX))
+            continue
+        if profile.kind != kind:
+            errors.append(
+                _problem(
+                    (*loc, "device"),
+                    f"{device!r} is the profile of a {profile.kind} ({profile.model}), "
+                    f"but a {table['type']} needs a {kind}",
+                    device,
+                    f"name a {kind} profile here",
+                )
+            )
+            continue
+        channel = table.get("channel", 0)
+        if loc[0] == "zones" and isinstance(channel, int):
+            try:
+                profile.channel_address(channel)
+            except HardwareConfigError as exc:
+                errors.append(
+                    _problem((*loc, "channel"), str(exc), channel, "use a channel the module has")
+                )
+    return errors
+
+
+_PROFILE_FIX = (
+    "name a shipped profile, or add the model's register map as devices/<name>.toml beside "
+    "the config file (see docs/modbus-profiles.md)"
+)
 
 
 def _calendar_references(

@@ -44,6 +44,11 @@ current_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVa
 )
 
 
+def device_profile_dirs(config_file: Path | None) -> tuple[Path, ...]:
+    """Where a site keeps Modbus device profiles of its own: `devices/` beside the config file."""
+    return () if config_file is None else (config_file.resolve().parent / "devices",)
+
+
 def _check_id(value: str) -> str:
     if not ID_PATTERN.match(value):
         raise ValueError(

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.assemble import UnsupportedHardware, build
+from controller.assemble import build
 from controller.clock import ManualClock, settle
 from controller.config_load import load_settings
 from controller.daemon import Daemon
@@ -22,13 +22,21 @@ BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def lively(tmp_path: Path) -> Settings:
+    """The example unit as it is: simulated passers-by trigger its motion sensors."""
     return load_settings(SIM, data_dir=tmp_path, mqtt={"enabled": False})
 
 
+@pytest.fixture
+def settings(lively: Settings) -> Settings:
+    """The example unit without its sensors, so levels follow the schedule alone."""
+    quiet: dict[str, object] = {"motion_inputs": [], "light_input": None}
+    zones = [zone.model_copy(update=quiet) for zone in lively.zones]
+    return lively.model_copy(update={"zones": zones})
+
+
 def sim_output(daemon: Daemon, zone_id: str) -> SimOutput:
-    (output,) = daemon.outputs[zone_id]
-    assert isinstance(output, SimOutput)
+    (output,) = daemon.hardware.sim_outputs(zone_id)
     return output
 
 
@@ -114,38 +122,20 @@ async def test_stop_leaves_lamps_at_their_level_and_is_idempotent(
     assert sim_output(daemon, "soi-3").level == 100
 
 
-class BrokenOutput:
-    """An output whose hardware refuses every command."""
-
-    name = "broken"
-    level = 0
-    fault: str | None = "relay board not answering"
-
-    async def set_level(self, level: int) -> None:
-        raise OSError("relay board not answering")
-
-    async def close(self) -> None:
-        return None
-
-
 async def test_a_faulty_output_holds_its_zone_at_the_failsafe_level(
     settings: Settings, clock: ManualClock
 ) -> None:
-    from controller.assemble import build_outputs
-
-    outputs = build_outputs(settings, clock)
-    broken = BrokenOutput()
-    outputs["school-path"] = [*outputs["school-path"], broken]
-    daemon = Daemon(settings, clock, outputs)
+    daemon = build(settings, clock)
+    lamps = sim_output(daemon, "school-path")
+    lamps.break_driver("dimmer module not answering")
     task = asyncio.create_task(daemon.run())
     await settle()
-    lamps = daemon.outputs["school-path"][0]
     assert source_of(daemon, "school-path") == "failsafe"
     assert lamps.level == 100  # its failsafe_level, in daylight too
-    broken.fault = None  # the relay board answers again
-    await clock.advance(61)
+    lamps.repair()  # the module answers again
+    await clock.advance(11)  # a faulty zone looks again every 10 s
     assert source_of(daemon, "school-path") == "schedule"
-    assert lamps.level == 0  # 10:01 in the morning: off
+    assert lamps.level == 0  # 10:00 in the morning: off
     daemon.stop()
     await asyncio.wait_for(task, 5)
 
@@ -157,25 +147,15 @@ def source_of(daemon: Daemon, zone_id: str) -> str:
 async def test_a_failing_output_does_not_stop_other_zones(
     settings: Settings, clock: ManualClock
 ) -> None:
-    from controller.assemble import build_outputs
-
-    outputs = build_outputs(settings, clock)
-    outputs["market"] = [BrokenOutput()]
-    daemon = Daemon(settings, clock, outputs)
+    daemon = build(settings, clock)
+    sim_output(daemon, "market").break_driver("relay board not answering")
     task = asyncio.create_task(daemon.run())
     await clock.advance_to(datetime(2026, 11, 21, 18, 0, tzinfo=BANGKOK))
     assert sim_output(daemon, "soi-3").level == 100
+    assert source_of(daemon, "market") == "failsafe"
     assert not task.done()
     daemon.stop()
     await asyncio.wait_for(task, 5)
-
-
-def test_hardware_this_version_cannot_drive_is_refused_clearly(
-    tmp_path: Path, clock: ManualClock
-) -> None:
-    gpio = load_settings(SIM.parent / "pi-gpio.toml", data_dir=tmp_path)
-    with pytest.raises(UnsupportedHardware, match=r"zones\[0\].outputs\[0\].*'gpio_relay'"):
-        build(gpio, clock)
 
 
 async def test_two_daemons_run_in_one_process(
@@ -190,3 +170,18 @@ async def test_two_daemons_run_in_one_process(
     for daemon in (first, second):
         daemon.stop()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+
+async def test_passers_by_raise_a_zone_and_its_neighbour(
+    lively: Settings, clock: ManualClock
+) -> None:
+    daemon = build(lively, clock)
+    task = asyncio.create_task(daemon.run())
+    # after dusk soi-3 is at 100 % anyway; school-path (its neighbour, 20 % by schedule) and
+    # market are raised by motion now and then
+    await clock.advance_to(datetime(2026, 11, 21, 21, 0, tzinfo=BANGKOK))
+    path = sim_output(daemon, "school-path")
+    evening = [lvl for at, lvl in path.history if at.astimezone(BANGKOK).hour >= 18]
+    assert 100 in evening and 20 in evening  # raised by someone passing, and back again
+    daemon.stop()
+    await asyncio.wait_for(task, 5)

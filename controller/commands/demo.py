@@ -91,7 +91,7 @@ def _summary(daemon: Daemon, start: datetime, end: datetime, out: TextIO) -> Non
     )
     total_kwh = total_baseline = 0.0
     for zone in daemon.settings.zones:
-        outputs = [o for o in daemon.outputs[zone.id] if isinstance(o, SimOutput)]
+        outputs = daemon.hardware.sim_outputs(zone.id)
         periods = [p for o in outputs for p in _lit_periods(o, end)]
         lit_h = sum((b - a).total_seconds() for a, b in periods) / 3600
         kwh = sum(o.energy_kwh() for o in outputs)

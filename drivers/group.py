@@ -1,0 +1,81 @@
+"""A zone's outputs driven as one: switches and dimmers in the order that keeps lamps safe.
+
+A zone may have a relay that switches the luminaires' mains and a dimmer that sets their light
+(0-10 V or a Modbus analogue output). Order matters: switching on, the dimmer is set first so
+the lamps do not flash at full light before dimming; switching off, the relay opens first so
+"0 %" really means off, never a driver's minimum glow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from drivers.base import Identity, Output, SelfTestResult, check_level
+
+
+class OutputGroup:
+    """Several outputs of one zone behaving as one `Output`.
+
+    The group is switched (`switched` True) only when every member is. Its `fault` names every
+    faulty member; a member's fault never keeps the others from being driven.
+    """
+
+    def __init__(self, name: str, outputs: Sequence[Output]) -> None:
+        if not outputs:
+            raise ValueError(f"zone output group {name!r} needs at least one output")
+        self.name = name
+        self.outputs = tuple(outputs)
+        self.switched = all(o.switched for o in self.outputs)
+        self._level = 0
+
+    async def set_level(self, level: int) -> None:
+        """Drive every member to `level`: dimmers before switches going up, after going down."""
+        check_level(level)
+        switches = [o for o in self.outputs if o.switched]
+        dimmers = [o for o in self.outputs if not o.switched]
+        first, then = (switches, dimmers) if level == 0 else (dimmers, switches)
+        for batch in (first, then):
+            # members of one kind do not depend on each other: drive them together, so a
+            # slow bus device does not delay a GPIO relay
+            await asyncio.gather(*(o.set_level(level) for o in batch))
+        self._level = level
+
+    @property
+    def level(self) -> int:
+        """The level last asked for."""
+        return self._level
+
+    @property
+    def fault(self) -> str | None:
+        """None while every member works, else each faulty member with what is wrong."""
+        faults = [f"{o.name}: {o.fault}" for o in self.outputs if o.fault is not None]
+        return "; ".join(faults) or None
+
+    def identify(self) -> Identity:
+        """The members' kinds and places, joined."""
+        members = [o.identify() for o in self.outputs]
+        return Identity(
+            kind="+".join(m.kind for m in members),
+            model=" + ".join(m.model for m in members),
+            where="; ".join(m.where for m in members),
+        )
+
+    async def self_test(self, *, hold_s: float = 3.0) -> SelfTestResult:
+        """Each member's self-test, one after the other, so a technician sees which is which."""
+        steps: list[str] = []
+        problems: list[str] = []
+        for output in self.outputs:
+            result = await output.self_test(hold_s=hold_s)
+            steps += [f"{output.name}: {step}" for step in result.steps]
+            if not result.ok:
+                problems.append(f"{output.name}: {result.problem}")
+        return SelfTestResult(self.name, not problems, tuple(steps), "; ".join(problems) or None)
+
+    async def close(self) -> None:
+        """Close every member; safe to call more than once."""
+        for output in self.outputs:
+            await output.close()
+
+    def __repr__(self) -> str:
+        return f"OutputGroup({self.name!r}, level={self._level}, outputs={list(self.outputs)})"
