@@ -55,6 +55,7 @@ class Daemon:
         self.neighbours = neighbours_of(settings)
         self.states: dict[str, ZoneState] = {}
         self._faults: dict[str, str | None] = {}
+        self._written: dict[str, datetime] = {}
         self._motion: dict[str, deque[datetime]] = {zone: deque() for zone in self.plans}
         self._wake = {zone: asyncio.Event() for zone in self.plans}
         self._stop = asyncio.Event()
@@ -117,6 +118,8 @@ class Daemon:
 
     async def _zone_loop(self, zone_id: str) -> None:
         plan = self.plans[zone_id]
+        group = self.outputs[zone_id]
+        again = False
         while not self._stop.is_set():
             self._wake[zone_id].clear()
             now = self.clock.now()
@@ -127,11 +130,20 @@ class Daemon:
                 log.exception("schedule_error zone=%s: holding the fail-safe level", zone_id)
                 decision = Decision(plan.failsafe_level, "failsafe", None)
             await self._apply(zone_id, decision, now)
+            # the write itself found the output broken or mended: decide again at once (go
+            # fail-safe now, or back to the schedule now), but only once, so an output that
+            # takes one level and refuses the other cannot keep the loop spinning
+            if not again and (group.fault is None) != (inputs.output_fault is None):
+                again = True
+                continue
+            again = False
             # A decision that waits on inputs (a fault, the clock) is re-made now and then, so
             # a recovered output or a synchronised clock is noticed; a faulty output sooner.
             wake = decision.next_change or now + _RECHECK
-            if self.outputs[zone_id].fault is not None:
+            if group.fault is not None:
                 wake = min(wake, now + _FAULT_RETRY)
+            if group.reassert_s is not None:
+                wake = min(wake, now + timedelta(seconds=group.reassert_s))
             await self._sleep_until(zone_id, wake)
 
     async def _apply(self, zone_id: str, decision: Decision, now: datetime) -> None:
@@ -141,8 +153,14 @@ class Daemon:
             decision.level,
             decision.source,
         )
-        # a faulty output is driven again even at the same level: that is how it recovers
-        if not unchanged or group.fault is not None:
+        # a faulty output is driven again even at the same level: that is how it recovers;
+        # and hardware that can forget its level is told it again now and then
+        written = self._written.get(zone_id)
+        reassert = group.reassert_s is not None and (
+            written is None or (now - written).total_seconds() >= group.reassert_s
+        )
+        if not unchanged or group.fault is not None or reassert:
+            self._written[zone_id] = now
             try:
                 await group.set_level(decision.level)
             except Exception as exc:  # a driver broke its promise not to raise: keep going

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.clock import Clock
+from controller.clock import Clock, SystemClock
 from controller.errors import StreetlightError
 from controller.logs import log_event
 from controller.plans import site_of
@@ -114,6 +115,13 @@ class _Builder:
         self.buses: dict[str, ModbusBus] = {}
         self.profiles: dict[str, Any] = {}
 
+    def monotonic(self) -> float:
+        """Seconds for back-off: the system's monotonic clock, or the injected clock's time in
+        simulated runs (so a silent device is retried on simulated, not real, seconds)."""
+        if isinstance(self.clock, SystemClock):
+            return time.monotonic()
+        return self.clock.now().timestamp()
+
     def pin_factory(self) -> Any:
         if self._pin_factory is None:
             from drivers.gpio import pin_factory  # noqa: PLC0415 - only configs with GPIO
@@ -143,7 +151,7 @@ class _Builder:
                 frame_gap_ms=spec.frame_gap_ms,
                 backoff_max_s=spec.backoff_max_s,
             )
-            self.buses[name] = ModbusBus(name, link, timing)
+            self.buses[name] = ModbusBus(name, link, timing, monotonic=self.monotonic)
         return self.buses[name]
 
     def prepare(self) -> None:

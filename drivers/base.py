@@ -72,7 +72,10 @@ class Output(Protocol):
     - `identify()` answers without touching the hardware;
     - `self_test()` switches or ramps the output so a technician can see it, then puts back
       the level it had, and reports what it did.
-    May: take time in `set_level` (a bus round trip); run a fade of its own.
+    May: take time in `set_level` (a bus round trip); run a fade of its own; have a
+    `reassert_s` attribute (seconds) when its hardware can forget a level, so the caller
+    writes the level again at least that often (a Modbus module that lost power comes back
+    with every relay off).
     """
 
     name: str

@@ -27,6 +27,9 @@ class OutputGroup:
         self.name = name
         self.outputs = tuple(outputs)
         self.switched = all(o.switched for o in self.outputs)
+        periods = [p for o in self.outputs if (p := getattr(o, "reassert_s", None)) is not None]
+        # the group's level is written again as often as its most forgetful member needs
+        self.reassert_s: float | None = min(periods) if periods else None
         self._level = 0
 
     async def set_level(self, level: int) -> None:

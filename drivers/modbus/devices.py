@@ -151,6 +151,8 @@ class _ChannelOutput:
 
     kind: str
     switched: bool
+    # a module that lost power comes back with its outputs off: write the level again this often
+    reassert_s = 60.0
 
     def __init__(
         self, name: str, bus: ModbusBus, device_id: int, channel: int, profile: DeviceProfile
