@@ -67,6 +67,9 @@ class Hardware:
     light_inputs: dict[str, LightInput] = field(default_factory=dict)
     meters: dict[str, Meter] = field(default_factory=dict)
     buses: dict[str, ModbusBus] = field(default_factory=dict)
+    # gpiozero's factory when this unit made it: closed last (gpiozero's exit handler only
+    # closes its global one), so every pin is released
+    pin_factory: Any = None
     _closed: bool = False
 
     async def close(self) -> None:
@@ -77,7 +80,7 @@ class Hardware:
         closers: list[Any] = [
             *self.outputs.values(),
             *(i for inputs in self.motion_inputs.values() for i in inputs),
-            *self.light_inputs.values(),
+            *dict.fromkeys(self.light_inputs.values()),  # a shared photocell once
             *self.meters.values(),
             *self.buses.values(),
         ]
@@ -92,6 +95,11 @@ class Hardware:
                     driver=repr(driver),
                     error=str(exc),
                 )
+        if self.pin_factory is not None:
+            try:
+                self.pin_factory.close()
+            except Exception as exc:  # the last step of a stop must not raise
+                log_event(log, "pin_factory_close_failed", level=logging.WARNING, error=str(exc))
 
     def sim_outputs(self, zone_id: str) -> list[SimOutput]:
         """The simulated luminaires of a zone (none on real hardware)."""
@@ -114,6 +122,8 @@ class _Builder:
         self.profile_dirs = tuple(profile_dirs)
         self.buses: dict[str, ModbusBus] = {}
         self.profiles: dict[str, Any] = {}
+        self.photocells: dict[int, LightInput] = {}
+        self.own_pin_factory = False
 
     def monotonic(self) -> float:
         """Seconds for back-off: the system's monotonic clock, or the injected clock's time in
@@ -127,6 +137,7 @@ class _Builder:
             from drivers.gpio import pin_factory  # noqa: PLC0415 - only configs with GPIO
 
             self._pin_factory = pin_factory()
+            self.own_pin_factory = True
         return self._pin_factory
 
     def bus(self, name: str) -> ModbusBus:
@@ -259,13 +270,17 @@ class _Builder:
         if isinstance(spec, GpioPhotocellInput):
             from drivers.gpio import GpioPhotocell  # noqa: PLC0415
 
-            return GpioPhotocell(
-                name,
-                pin=spec.pin,
-                dark_when=spec.dark_when,
-                now=self.clock.now,
-                pin_factory=self.pin_factory(),
-            )
+            # zones may share one photocell (the config allows identical ones): one driver
+            # per pin, or the second claim of the pin would fail
+            if spec.pin not in self.photocells:
+                self.photocells[spec.pin] = GpioPhotocell(
+                    f"photocell-gpio{spec.pin}",
+                    pin=spec.pin,
+                    dark_when=spec.dark_when,
+                    now=self.clock.now,
+                    pin_factory=self.pin_factory(),
+                )
+            return self.photocells[spec.pin]
         raise HardwareError(f"{name}: no driver for light input {spec!r}")
 
     def meter(self, name: str, spec: object, hardware: Hardware) -> Meter:
@@ -338,4 +353,6 @@ def build_hardware(
             )
     for name, spec in settings.meters.items():
         hardware.meters[name] = builder.meter(name, spec, hardware)
+    if builder.own_pin_factory:
+        hardware.pin_factory = builder.pin_factory()
     return hardware

@@ -8,6 +8,7 @@ shipped profile. Time is a ManualClock; only the network round trips take real t
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 
 from controller.assemble import build
 from controller.clock import ManualClock
+from controller.commands.commission import commission
 from controller.config_load import load_settings
 from controller.daemon import Daemon
 from drivers.modbus.bus import TcpLink
@@ -165,3 +167,19 @@ async def test_a_module_that_lost_power_is_told_its_levels_again(
         await asyncio.sleep(0.02)
     assert [relay for relay, _ in await outputs(bus)] == [True] * 3
     await stop(daemon, task)
+
+
+def test_commission_names_the_bus_nobody_answers_on(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    text = EXAMPLE.read_text()
+    rtu = text[text.index("[buses.rs485]") : text.index("[profiles.main-road]")]
+    tcp = f'[buses.rs485]\ntype = "tcp"\nhost = "{LOOPBACK}"\nport = {port}\ntimeout_s = 0.1\n\n'
+    config = tmp_path / "config.toml"
+    config.write_text(text.replace(rtu, tcp).replace("/var/lib/streetlight", str(tmp_path)))
+    out = io.StringIO()
+    code = commission(str(config), hold_s=0, wait_s=0, out=out)
+    report = out.getvalue()
+    assert code == 1
+    assert report.count("    FAIL  ") == 4  # three zones' modules and the meter
+    assert f"{LOOPBACK}:{port}" in report
+    assert "Result: 0 passed, 4 failed." in report
