@@ -185,3 +185,20 @@ async def test_passers_by_raise_a_zone_and_its_neighbour(
     assert 100 in evening and 20 in evening  # raised by someone passing, and back again
     daemon.stop()
     await asyncio.wait_for(task, 5)
+
+
+def test_a_simulated_unit_loads_no_hardware_library(tmp_path: Path) -> None:
+    """gpiozero and pymodbus cost a Pi Zero time and memory; a config without them skips them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from controller.assemble import build; from controller.clock import "
+        "ManualClock; from controller.config_load import load_settings; "
+        "from datetime import datetime, UTC; "
+        f"s = load_settings({str(SIM)!r}, data_dir={str(tmp_path)!r}); "
+        "build(s, ManualClock(datetime(2026, 11, 21, tzinfo=UTC))); "
+        "print(sorted(m for m in ('gpiozero', 'pymodbus', 'serial') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -21,7 +21,7 @@ from controller.clock import ScaledClock, SystemClock
 from controller.config_load import load_settings
 from controller.daemon import Daemon
 from controller.logs import setup_logging
-from drivers.sim import SimOutput
+from drivers.sim import SimMeter, SimOutput
 
 _DEMO_START = time(15, 0)  # local time the simulation starts, before sunset
 _DEMO_END = time(9, 0)  # local time it ends on the last morning, after sunrise
@@ -106,10 +106,17 @@ def _summary(daemon: Daemon, start: datetime, end: datetime, out: TextIO) -> Non
     saved_all = (1 - total_kwh / total_baseline) * 100 if total_baseline else 0.0
     print(
         f"\nTotal: {total_kwh:.2f} kWh used, {total_baseline:.2f} kWh with the old lamps at "
-        f"full power over the same hours: {saved_all:.0f} % saved. Modelled from rated power "
-        "(no meter in this demo yet).",
+        f"full power over the same hours: {saved_all:.0f} % saved (modelled from rated power).",
         file=out,
     )
+    for name, meter in daemon.hardware.meters.items():
+        if isinstance(meter, SimMeter):
+            zones = ", ".join(daemon.settings.meters[name].zones)
+            print(
+                f"The simulated meter {name!r} ({zones}) counted "
+                f"{meter.counter_wh() / 1000:.2f} kWh on its own counter.",
+                file=out,
+            )
 
 
 def _when(moment: datetime | None, tz: tzinfo) -> str:
