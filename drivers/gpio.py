@@ -359,6 +359,22 @@ class _GpioOutput(_GpioDriver):
         """Put `level` on the pin, claiming it first if needed; True when it worked."""
         raise NotImplementedError
 
+    def _put(self, value: float, doing: str) -> bool:
+        """Set the device's value (claiming the pin with it as initial value if needed)."""
+        if self._device is None:
+            return self._claim(lambda: self._open(value))
+        try:
+            self._device.value = value
+        except Exception as exc:
+            self._lost(exc, doing)
+            return False
+        self._clear_fault()
+        return True
+
+    def _open(self, value: float) -> Any:
+        """The gpiozero device on the pin, starting at `value`."""
+        raise NotImplementedError
+
     async def _hold(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
@@ -399,24 +415,15 @@ class GpioRelay(_GpioOutput):
         return "HIGH" if on == self.active_high else "LOW"
 
     def _drive(self, level: int) -> bool:
-        on = level > 0
-        if self._device is None:
-            return self._claim(lambda: self._open(on))
-        try:
-            self._device.value = on
-        except Exception as exc:
-            self._lost(exc, "switching the relay")
-            return False
-        self._clear_fault()
-        return True
+        return self._put(level > 0, "switching the relay")
 
-    def _open(self, on: bool) -> Any:
+    def _open(self, value: float) -> Any:
         from gpiozero import OutputDevice  # noqa: PLC0415
 
         return OutputDevice(
             self.pin,
             active_high=self.active_high,
-            initial_value=on,
+            initial_value=bool(value),
             pin_factory=self._factory,
         )
 
@@ -501,23 +508,15 @@ class GpioPwmDimmer(_GpioOutput):
             # gpiozero's lgpio pin truncates duty * 100 to a whole percent, so float error
             # (0.29 * 100 = 28.999...) would lose a percent; a nudge far below 1 % prevents it.
             duty += 1e-9
-        if self._device is None:
-            return self._claim(lambda: self._open(duty))
-        try:
-            self._device.value = duty
-        except Exception as exc:
-            self._lost(exc, "setting the PWM duty")
-            return False
-        self._clear_fault()
-        return True
+        return self._put(duty, "setting the PWM duty")
 
-    def _open(self, duty: float) -> Any:
+    def _open(self, value: float) -> Any:
         from gpiozero import PWMOutputDevice  # noqa: PLC0415
 
         return PWMOutputDevice(
             self.pin,
             active_high=True,
-            initial_value=duty,
+            initial_value=value,
             frequency=self.frequency_hz,
             pin_factory=self._factory,
         )

@@ -14,6 +14,7 @@ test that needs something the fixtures do not give can call them directly.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -438,3 +439,20 @@ def clock() -> ManualClock:
     Time stands still until the test awaits `clock.advance(seconds)` or `clock.advance_to(dt)`.
     """
     return ManualClock(CLOCK_START)
+
+
+# --------------------------------------------------------------------------------------------
+# pymodbus
+
+
+@pytest.fixture
+def quiet_pymodbus() -> Iterator[None]:
+    """pymodbus logs an ERROR with hex dumps on every timeout; tests that stage timeouts use this.
+
+    The drivers report faults themselves; the daemon quiets the same logger in setup_logging.
+    """
+    logger = logging.getLogger("pymodbus")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,13 +33,7 @@ RELAY, DIMMER, METER = 1, 2, 10
 ZONES = ["niphat-3-east", "niphat-3-west", "kim-yong-market"]
 
 
-@pytest.fixture(autouse=True)
-def quiet_pymodbus() -> Iterator[None]:
-    logger = logging.getLogger("pymodbus")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_pymodbus")
 
 
 @pytest.fixture

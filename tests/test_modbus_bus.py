@@ -9,9 +9,8 @@ waits for it; the only real waits are the short answer timeouts.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
@@ -48,14 +47,7 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture(autouse=True)
-def quiet_pymodbus() -> Iterator[None]:
-    """pymodbus logs an ERROR with hex dumps on every timeout; the tests stage many."""
-    logger = logging.getLogger("pymodbus")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_pymodbus")
 
 
 @pytest.fixture

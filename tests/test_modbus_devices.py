@@ -11,9 +11,8 @@ relative error of at most 6e-8; summing three phases adds no more than that).
 from __future__ import annotations
 
 import asyncio
-import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -59,14 +58,7 @@ class FakeClock:
         self.seconds += seconds
 
 
-@pytest.fixture(autouse=True)
-def quiet_pymodbus() -> Iterator[None]:
-    """pymodbus logs an ERROR with hex dumps on every timeout; the tests stage some."""
-    logger = logging.getLogger("pymodbus")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_pymodbus")
 
 
 @pytest.fixture
