@@ -355,7 +355,8 @@ def _modbus_addresses_used_twice(
                     "set the device's Modbus address to 1-247 (0 is broadcast)",
                 )
             )
-        kind = f"{table.get('type')}:{table.get('device', '')}"
+        kind_of = _DEVICE_KINDS.get(str(table.get("type")), ("", None))
+        kind = f"{table.get('type')}:{table.get('device', kind_of[1] or '')}"
         is_meter = loc[0] == "meters"
         if address in kind_at and (kind_at[address][0] != kind or is_meter):
             errors.append(

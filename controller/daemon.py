@@ -61,7 +61,11 @@ class Daemon:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        """Drive every zone until `stop()` is called; outputs keep their last level."""
+        """Drive every zone until `stop()` is called; outputs keep their last level.
+
+        On the way out, inputs, meters and buses are released but output pins are not: a
+        released GPIO pin floats, and on many relay boards that switches the lamps off.
+        """
         log_event(
             log,
             "daemon_started",
@@ -75,7 +79,7 @@ class Daemon:
                 for zone_id in self.plans:
                     group.create_task(self._zone_loop(zone_id), name=f"zone-{zone_id}")
         finally:
-            await self.hardware.close()
+            await self.hardware.close(keep_outputs=True)
             log_event(
                 log,
                 "daemon_stopped",
@@ -123,11 +127,13 @@ class Daemon:
         while not self._stop.is_set():
             self._wake[zone_id].clear()
             now = self.clock.now()
-            inputs = self._inputs(zone_id)
             try:
+                inputs = self._inputs(zone_id)
                 decision = decide(self.site, plan, now, inputs)
             except Exception:
-                log.exception("schedule_error zone=%s: holding the fail-safe level", zone_id)
+                # a bug must cost this zone its schedule, not every zone its loop
+                log.exception("zone_error zone=%s: holding the fail-safe level", zone_id)
+                inputs = ZoneInputs(output_fault="zone error")
                 decision = Decision(plan.failsafe_level, "failsafe", None)
             await self._apply(zone_id, decision, now)
             # the write itself found the output broken or mended: decide again at once (go
@@ -165,6 +171,9 @@ class Daemon:
                 await group.set_level(decision.level)
             except Exception as exc:  # a driver broke its promise not to raise: keep going
                 log_event(log, "driver_error", level=logging.ERROR, zone=zone_id, error=repr(exc))
+                self._written.pop(zone_id, None)
+                self.states.pop(zone_id, None)  # not applied: the next pass writes again
+                return
         self._note_fault(zone_id, group.fault)
         if unchanged:
             return

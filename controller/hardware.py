@@ -72,13 +72,18 @@ class Hardware:
     pin_factory: Any = None
     _closed: bool = False
 
-    async def close(self) -> None:
-        """Close every driver, each on its own, then the buses; safe to call more than once."""
+    async def close(self, *, keep_outputs: bool = False) -> None:
+        """Close every driver, each on its own, then the buses; safe to call more than once.
+
+        With `keep_outputs`, output drivers (and gpiozero's pin factory) are left as they are,
+        so GPIO pins keep driving the lamps at their level until the process ends, instead of
+        turning into floating inputs.
+        """
         if self._closed:
             return
         self._closed = True
         closers: list[Any] = [
-            *self.outputs.values(),
+            *([] if keep_outputs else self.outputs.values()),
             *(i for inputs in self.motion_inputs.values() for i in inputs),
             *dict.fromkeys(self.light_inputs.values()),  # a shared photocell once
             *self.meters.values(),
@@ -95,7 +100,7 @@ class Hardware:
                     driver=repr(driver),
                     error=str(exc),
                 )
-        if self.pin_factory is not None:
+        if self.pin_factory is not None and not keep_outputs:
             try:
                 self.pin_factory.close()
             except Exception as exc:  # the last step of a stop must not raise
@@ -337,6 +342,18 @@ def build_hardware(
     except DriverError as exc:
         raise HardwareError(str(exc)) from exc
     hardware = Hardware(outputs={}, buses=builder.buses)
+    try:
+        _build_drivers(settings, builder, hardware)
+    except (DriverError, ValueError) as exc:
+        # a driver refused its settings (normally `check` catches these first); the process
+        # stops on this error, which releases whatever was already claimed
+        raise HardwareError(str(exc)) from exc
+    if builder.own_pin_factory:
+        hardware.pin_factory = builder.pin_factory()
+    return hardware
+
+
+def _build_drivers(settings: Settings, builder: _Builder, hardware: Hardware) -> None:
     for zone in settings.zones:
         names = _names(zone.id, [o.type for o in zone.outputs])
         members = [builder.output(zone, s, n) for s, n in zip(zone.outputs, names, strict=True)]
@@ -353,6 +370,3 @@ def build_hardware(
             )
     for name, spec in settings.meters.items():
         hardware.meters[name] = builder.meter(name, spec, hardware)
-    if builder.own_pin_factory:
-        hardware.pin_factory = builder.pin_factory()
-    return hardware

@@ -124,7 +124,7 @@ class MeterReading:
     voltage: float  # V
     current: float  # A
     power: float  # W, active
-    power_factor: float  # 0-1
+    power_factor: float  # -1 to 1: some meters (Eastron) sign it, negative when capacitive
     frequency: float  # Hz
     energy_kwh: float  # kWh, the meter's own total
     ts: datetime

@@ -31,6 +31,7 @@ class OutputGroup:
         # the group's level is written again as often as its most forgetful member needs
         self.reassert_s: float | None = min(periods) if periods else None
         self._level = 0
+        self._errors: dict[str, str] = {}  # members whose set_level raised, by name
 
     async def set_level(self, level: int) -> None:
         """Drive every member to `level`: dimmers before switches going up, after going down."""
@@ -40,8 +41,16 @@ class OutputGroup:
         first, then = (switches, dimmers) if level == 0 else (dimmers, switches)
         for batch in (first, then):
             # members of one kind do not depend on each other: drive them together, so a
-            # slow bus device does not delay a GPIO relay
-            await asyncio.gather(*(o.set_level(level) for o in batch))
+            # slow bus device does not delay a GPIO relay; and a member that breaks its
+            # promise not to raise must not keep the others from being driven
+            results = await asyncio.gather(
+                *(o.set_level(level) for o in batch), return_exceptions=True
+            )
+            for output, result in zip(batch, results, strict=True):
+                if isinstance(result, Exception):
+                    self._errors[output.name] = f"driver error {result!r}: report this bug"
+                else:
+                    self._errors.pop(output.name, None)
         self._level = level
 
     @property
@@ -52,7 +61,11 @@ class OutputGroup:
     @property
     def fault(self) -> str | None:
         """None while every member works, else each faulty member with what is wrong."""
-        faults = [f"{o.name}: {o.fault}" for o in self.outputs if o.fault is not None]
+        faults = [
+            f"{o.name}: {fault}"
+            for o in self.outputs
+            if (fault := o.fault or self._errors.get(o.name)) is not None
+        ]
         return "; ".join(faults) or None
 
     def identify(self) -> Identity:

@@ -93,3 +93,13 @@ def test_configs_without_modbus_do_not_load_the_profiles(tmp_path: Path) -> None
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_relay_module_named_by_default_and_by_name_is_one_device(tmp_path: Path) -> None:
+    path = modbus_config(
+        tmp_path,
+        '{ type = "modbus_relay", bus = "rs485", device_id = 1, channel = 1 }',
+        '{ type = "modbus_relay", bus = "rs485", device_id = 1, channel = 1, '
+        'device = "generic-relay" }',
+    )
+    load_settings(path)  # no "already a different device"

@@ -202,3 +202,33 @@ def test_a_simulated_unit_loads_no_hardware_library(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+class ExplodingPhotocell:
+    """A light input whose driver has a bug: every read raises."""
+
+    name = "market/light-buggy"
+    fault = None
+
+    def read(self) -> None:
+        raise RuntimeError("bug in a driver")
+
+    def subscribe(self, callback: object) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_bug_in_one_zone_holds_that_zone_fail_safe_and_spares_the_others(
+    settings: Settings, clock: ManualClock
+) -> None:
+    daemon = build(settings, clock)
+    daemon.hardware.light_inputs["market"] = ExplodingPhotocell()  # type: ignore[assignment]
+    task = asyncio.create_task(daemon.run())
+    await clock.advance_to(datetime(2026, 11, 21, 18, 0, tzinfo=BANGKOK))
+    assert not task.done()
+    assert source_of(daemon, "market") == "failsafe" and sim_output(daemon, "market").level == 100
+    assert source_of(daemon, "soi-3") == "schedule" and sim_output(daemon, "soi-3").level == 100
+    daemon.stop()
+    await asyncio.wait_for(task, 5)

@@ -77,9 +77,12 @@ async def test_relay_and_inverted_pwm_follow_the_night(
     await clock.advance_to(datetime(2026, 11, 22, 9, 0, tzinfo=BANGKOK))
     assert daemon.states["soi-7"].level == 0
     assert gpio_pins.pin(RELAY).state == 1
+    await clock.advance_to(datetime(2026, 11, 22, 20, 0, tzinfo=BANGKOK))  # on again
     await stop(daemon, task)
-    # a stopped unit releases its pins (gpiozero puts them back to input)
-    assert gpio_pins.pin(RELAY).function == "input"
+    # a stopped unit leaves its lamps lit: the pins keep driving (a released pin would float,
+    # and an active-low board with a pull-up would switch the lamps off)
+    assert gpio_pins.pin(RELAY).function == "output" and gpio_pins.pin(RELAY).state == 0
+    assert gpio_pins.pin(PWM).function == "output" and gpio_pins.pin(PWM).state == 0.0
 
 
 async def test_a_passer_by_on_the_pir_raises_the_dimmed_street(

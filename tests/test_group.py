@@ -109,3 +109,21 @@ async def test_a_group_is_an_output_and_drives_simulated_lamps() -> None:
 def test_an_empty_group_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one output"):
         OutputGroup("empty", [])
+
+
+class Buggy(Recorder):
+    """An output whose driver breaks its promise and raises."""
+
+    async def set_level(self, level: int) -> None:
+        raise RuntimeError("driver bug")
+
+
+async def test_a_member_that_raises_does_not_keep_the_others_dark() -> None:
+    log: list[tuple[str, int]] = []
+    relay, dimmer = Recorder("relay", True, log), Buggy("dimmer", False, log)
+    group = OutputGroup("soi-7", [relay, dimmer])
+    await group.set_level(100)
+    assert relay.level == 100  # the relay after the failing dimmer was still switched on
+    assert (
+        group.fault is not None and "dimmer: driver error RuntimeError('driver bug')" in group.fault
+    )

@@ -13,7 +13,7 @@ import sys
 from typing import TextIO
 
 from controller.assemble import initial_levels
-from controller.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from controller.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from controller.clock import Clock, SystemClock
 from controller.commands import settings_for
 from controller.config_load import locate_config
@@ -52,7 +52,14 @@ def commission(
     except HardwareError as exc:
         print(f"The hardware cannot be set up: {exc}", file=out)
         return EXIT_CONFIG
-    results = asyncio.run(_test_all(settings, hardware, hold_s, wait_s, out))
+    levels = initial_levels(settings, clock)
+    try:
+        results = asyncio.run(
+            _test_all(settings, hardware, levels, hold_s=hold_s, wait_s=wait_s, out=out)
+        )
+    except KeyboardInterrupt:
+        print("\nInterrupted: the test stopped; restart the unit to put every zone back.", file=out)
+        return EXIT_INTERRUPTED
     failed = [r for r in results if not r.ok]
     print(f"\nResult: {len(results) - len(failed)} passed, {len(failed)} failed.", file=out)
     if failed:
@@ -63,7 +70,13 @@ def commission(
 
 
 async def _test_all(
-    settings: Settings, hardware: Hardware, hold_s: float, wait_s: float, out: TextIO
+    settings: Settings,
+    hardware: Hardware,
+    levels: dict[str, int],
+    *,
+    hold_s: float,
+    wait_s: float,
+    out: TextIO,
 ) -> list[SelfTestResult]:
     unit = settings.unit
     print(
@@ -72,28 +85,39 @@ async def _test_all(
         file=out,
     )
     results: list[SelfTestResult] = []
+    tested_lights: list[object] = []
     try:
         for zone in settings.zones:
             print(f"\nzone {zone.id} ({zone.label})", file=out)
             group = hardware.outputs[zone.id]
             _identity("lamps", group.identify(), out)
-            print(f"    watch the lamps: they switch and dim, {hold_s:g} s each step", file=out)
+            # start from the level the schedule wants now: each self-test puts it back after,
+            # so the street is left as the daemon would have it
+            await group.set_level(levels[zone.id])
+            what = "switch on and off" if group.switched else "switch and dim"
+            print(f"    watch the lamps: they {what}, {hold_s:g} s each step", file=out)
             results.append(_show(await group.self_test(hold_s=hold_s), out))
             for sensor in hardware.motion_inputs.get(zone.id, []):
                 _identity("motion", sensor.identify(), out)
                 print(f"    walk in front of the sensor within {wait_s:g} s", file=out, flush=True)
                 results.append(_show(await sensor.self_test(timeout_s=wait_s), out))
             light = hardware.light_inputs.get(zone.id)
-            if light is not None:
+            if light is not None and light not in tested_lights:  # a shared cell once
+                tested_lights.append(light)
                 _identity("light", light.identify(), out)
-                print(f"    cover the cell within {wait_s:g} s to see it change", file=out)
+                print(
+                    f"    cover the cell (by day) or shine a torch on it (at night) within "
+                    f"{wait_s:g} s to see it change",
+                    file=out,
+                )
                 results.append(_show(await light.self_test(timeout_s=wait_s), out))
         for name, meter in hardware.meters.items():
             print(f"\nmeter {name}", file=out)
             _identity("meter", meter.identify(), out)
             results.append(_show(await meter.self_test(), out))
     finally:
-        await hardware.close()
+        # the lamps stay at the level the schedule wants until the daemon takes over
+        await hardware.close(keep_outputs=True)
     return results
 
 
