@@ -565,6 +565,7 @@ class _GpioInput(_GpioDriver):
         self._last_attempt = -math.inf
         # Called on self._loop; a subscriber belongs to the loop it subscribed from.
         self._subscribers: list[Callable[[Any], None]] = []
+        self._waiters: list[asyncio.Future[Any]] = []  # self-tests waiting for the next report
 
     # what subclasses define
     def _pull_up(self) -> bool | None:
@@ -690,6 +691,43 @@ class _GpioInput(_GpioDriver):
         if self._retry_handle is not None:
             self._retry_handle.cancel()
             self._retry_handle = None
+        waiters, self._waiters = self._waiters, []
+        _resolve(waiters, None)
+
+    def _deliver(self, report: Any) -> None:
+        """Hand an event or a change to every subscriber and every waiting self-test."""
+        _call_each(self.name, self._subscribers, report)
+        waiters, self._waiters = self._waiters, []
+        _resolve(waiters, report)
+
+    def _test_refused(self) -> SelfTestResult | None:
+        """Why a self-test cannot start (closed, another loop, pin not claimed), else None."""
+        if self._closed:
+            return SelfTestResult(self.name, False, (), self._closed_fault())
+        try:
+            self._bind_loop()
+        except RuntimeError as exc:
+            return SelfTestResult(self.name, False, (), str(exc))
+        if not self._try_claim():
+            return self._not_claimed_result([])
+        return None
+
+    async def _next_report(self, timeout_s: float) -> Any:
+        """The next event or change delivered within `timeout_s`, else None."""
+        assert self._loop is not None  # bound by _test_refused
+        waiter: asyncio.Future[Any] = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _no_report_problem(self, default: str) -> str:
+        """Why a self-test saw nothing: the driver's own fault when it has one."""
+        return (self._closed_fault() if self._closed else self._fault) or default
 
     def _not_claimed_result(self, steps: list[str]) -> SelfTestResult:
         steps.append(f"could not claim GPIO{self.pin}")
@@ -740,7 +778,6 @@ class GpioPir(_GpioInput):
             raise ValueError(f"min_active_s is 0 or more seconds, got {min_active_s!r}")
         self.active_high = bool(active_high)
         self.min_active_s = float(min_active_s)
-        self._waiters: list[asyncio.Future[MotionEvent | None]] = []
         self._high = False
         self._pending: asyncio.TimerHandle | None = None
         self.last_event: MotionEvent | None = None
@@ -783,34 +820,16 @@ class GpioPir(_GpioInput):
         self._pending = None
         event = MotionEvent(sensor=self.name, at=self._now())
         self.last_event = event
-        _call_each(self.name, self._subscribers, event)
-        waiters, self._waiters = self._waiters, []
-        _resolve(waiters, event)
+        self._deliver(event)
 
     async def self_test(self, timeout_s: float = 60.0) -> SelfTestResult:
         """Wait up to `timeout_s` for one motion event and report it; never raises."""
-        if self._closed:
-            return SelfTestResult(self.name, False, (), self._closed_fault())
-        try:
-            loop = self._bind_loop()
-        except RuntimeError as exc:
-            return SelfTestResult(self.name, False, (), str(exc))
-        steps: list[str] = []
-        if not self._try_claim():
-            return self._not_claimed_result(steps)
-        steps.append(f"waiting up to {timeout_s:g} s for motion on GPIO{self.pin}")
-        waiter: asyncio.Future[MotionEvent | None] = loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            event = await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError:
-            event = None
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
+        if (refused := self._test_refused()) is not None:
+            return refused
+        steps = [f"waiting up to {timeout_s:g} s for motion on GPIO{self.pin}"]
+        event: MotionEvent | None = await self._next_report(timeout_s)
         if event is None:
-            problem = self._closed_fault() if self._closed else self._fault
-            problem = problem or (
+            problem = self._no_report_problem(
                 f"no motion seen in {timeout_s:g} s: walk in front of the sensor; check its 5 V "
                 f"supply and that its output is on GPIO{self.pin}"
             )
@@ -824,8 +843,6 @@ class GpioPir(_GpioInput):
             self._pending.cancel()
             self._pending = None
         self._high = False
-        waiters, self._waiters = self._waiters, []
-        _resolve(waiters, None)
 
 
 class GpioPhotocell(_GpioInput):
@@ -870,7 +887,6 @@ class GpioPhotocell(_GpioInput):
         # gpiozero's is_active: HIGH unless pulled up (pull "none" is set up active-high).
         self._dark_is_active = (dark_when == "high") == (self.pull != "up")
         self._dark: bool | None = None
-        self._waiters: list[asyncio.Future[LightReading | None]] = []
         self._settle_handle: asyncio.TimerHandle | None = None
         self._try_claim()
 
@@ -947,35 +963,19 @@ class GpioPhotocell(_GpioInput):
             self._post(self._notify, reading)
 
     def _notify(self, reading: LightReading) -> None:
-        _call_each(self.name, self._subscribers, reading)
-        waiters, self._waiters = self._waiters, []
-        _resolve(waiters, reading)
+        self._deliver(reading)
 
     async def self_test(self, timeout_s: float = 60.0) -> SelfTestResult:
         """Report the current reading, then wait up to `timeout_s` for a change; never raises."""
-        if self._closed:
-            return SelfTestResult(self.name, False, (), self._closed_fault())
-        try:
-            loop = self._bind_loop()
-        except RuntimeError as exc:
-            return SelfTestResult(self.name, False, (), str(exc))
+        if (refused := self._test_refused()) is not None:
+            return refused
         steps: list[str] = []
-        if not self._try_claim():
-            return self._not_claimed_result(steps)
         before = self.read()
         if before is None:
             return self._not_claimed_result(steps)
         steps.append(f"GPIO{self.pin} says {'dark' if before.dark else 'light'}")
         steps.append(f"waiting up to {timeout_s:g} s for it to change")
-        waiter: asyncio.Future[LightReading | None] = loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            change = await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError:
-            change = None
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
+        change: LightReading | None = await self._next_report(timeout_s)
         if change is None:
             to_do = "shine a torch on it" if before.dark else "cover it"
             wiring = {
@@ -983,8 +983,7 @@ class GpioPhotocell(_GpioInput):
                 "down": f"between GPIO{self.pin} and 3.3 V",
                 "none": f"to GPIO{self.pin} with its external pull resistor",
             }[self.pull]
-            problem = self._closed_fault() if self._closed else self._fault
-            problem = problem or (
+            problem = self._no_report_problem(
                 f"no change seen in {timeout_s:g} s: {to_do} for more than {self.debounce_s:g} s; "
                 f"check the photocell's supply and that its contact is wired {wiring}"
             )
@@ -997,5 +996,3 @@ class GpioPhotocell(_GpioInput):
         if self._settle_handle is not None:
             self._settle_handle.cancel()
             self._settle_handle = None
-        waiters, self._waiters = self._waiters, []
-        _resolve(waiters, None)
