@@ -14,6 +14,7 @@ test that needs something the fixtures do not give can call them directly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -456,3 +457,17 @@ def quiet_pymodbus() -> Iterator[None]:
     logger.setLevel(logging.CRITICAL)
     yield
     logger.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------------
+# waiting for I/O
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
+    """Wait until `check()` holds: for network round trips or the event loop's own timers
+    (a PIR's filter), never for a ManualClock, which moves only when a test advances it."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.01)

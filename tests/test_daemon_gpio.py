@@ -10,7 +10,6 @@ import asyncio
 import io
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from controller.commands.commission import commission
 from controller.config_load import load_settings
 from controller.daemon import Daemon
 from controller.settings import MotionSettings, Settings
+from tests.conftest import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "pi-gpio.toml"
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -38,18 +38,9 @@ def settings_for(tmp_path: Path, **zone_changes: Any) -> Settings:
     return settings.model_copy(update={"zones": zones})
 
 
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = 3.0) -> None:
-    """Wait for the event loop's own timers (PIR filter), never for the ManualClock."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        await asyncio.sleep(0.01)
-
-
 async def run(daemon: Daemon) -> asyncio.Task[None]:
     task = asyncio.create_task(daemon.run())
-    await eventually(lambda: "soi-7" in daemon.states, "soi-7 decided")
+    await eventually(lambda: "soi-7" in daemon.states, "soi-7 decided", timeout_s=3.0)
     return task
 
 
@@ -94,7 +85,9 @@ async def test_a_passer_by_on_the_pir_raises_the_dimmed_street(
     task = await run(daemon)
     assert daemon.states["soi-7"].level == 30
     gpio_pins.pin(PIR).drive_high()
-    await eventually(lambda: daemon.states["soi-7"].source == "motion", "raised by motion")
+    await eventually(
+        lambda: daemon.states["soi-7"].source == "motion", "raised by motion", timeout_s=3.0
+    )
     assert daemon.states["soi-7"].level == 100
     assert gpio_pins.pin(PWM).state == 0.0
     gpio_pins.pin(PIR).drive_low()
@@ -129,7 +122,9 @@ async def test_a_relay_pin_taken_by_another_program_fails_safe_then_recovers(
     assert gpio_pins.pin(PWM).state == 0.0  # the dimmer it can drive is at full (fail-safe)
     intruder.close()
     await clock.advance(11)
-    await eventually(lambda: daemon.states["soi-7"].source == "schedule", "back on schedule")
+    await eventually(
+        lambda: daemon.states["soi-7"].source == "schedule", "back on schedule", timeout_s=3.0
+    )
     assert daemon.outputs["soi-7"].fault is None
     assert gpio_pins.pin(RELAY).state == 1  # daytime: relay off (active-low: HIGH)
     await stop(daemon, task)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,7 +24,7 @@ from controller.daemon import Daemon
 from drivers.modbus.bus import TcpLink
 from drivers.modbus.profiles import load_profile
 from drivers.modbus.sim_device import SimulatedBus
-from tests.conftest import LOOPBACK, free_port
+from tests.conftest import LOOPBACK, eventually, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "pi-modbus.toml"
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -36,17 +35,22 @@ ZONES = ["niphat-3-east", "niphat-3-west", "kim-yong-market"]
 pytestmark = pytest.mark.usefixtures("quiet_pymodbus")
 
 
+def tcp_config(tmp_path: Path, port: int, timing: str) -> Path:
+    """pi-modbus.toml with its RS-485 line swapped for Modbus TCP on loopback `port`."""
+    text = EXAMPLE.read_text()
+    rtu = text[text.index("[buses.rs485]") : text.index("[profiles.main-road]")]
+    tcp = f'[buses.rs485]\ntype = "tcp"\nhost = "{LOOPBACK}"\nport = {port}\n{timing}\n'
+    config = tmp_path / "config.toml"
+    config.write_text(text.replace(rtu, tcp).replace("/var/lib/streetlight", str(tmp_path)))
+    return config
+
+
 @pytest.fixture
 async def street(tmp_path: Path) -> AsyncIterator[tuple[SimulatedBus, Path]]:
     port = free_port()
-    text = EXAMPLE.read_text()
-    rtu = text[text.index("[buses.rs485]") : text.index("[profiles.main-road]")]
-    tcp = (
-        f'[buses.rs485]\ntype = "tcp"\nhost = "{LOOPBACK}"\nport = {port}\n'
-        "timeout_s = 0.2\nretries = 0\nframe_gap_ms = 0\nbackoff_max_s = 5\n\n"
+    config = tcp_config(
+        tmp_path, port, "timeout_s = 0.2\nretries = 0\nframe_gap_ms = 0\nbackoff_max_s = 5\n"
     )
-    config = tmp_path / "config.toml"
-    config.write_text(text.replace(rtu, tcp))
     devices = {
         RELAY: load_profile("generic-relay"),
         DIMMER: load_profile("generic-0-10v"),
@@ -59,15 +63,6 @@ async def street(tmp_path: Path) -> AsyncIterator[tuple[SimulatedBus, Path]]:
     yield bus, config
     if bus.running:
         await bus.stop()
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
-    """Wait for network round trips (not for the clock) until `check()` holds."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        await asyncio.sleep(0.01)
 
 
 async def outputs(bus: SimulatedBus) -> list[tuple[bool, int]]:
@@ -164,11 +159,7 @@ async def test_a_module_that_lost_power_is_told_its_levels_again(
 
 def test_commission_names_the_bus_nobody_answers_on(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
-    text = EXAMPLE.read_text()
-    rtu = text[text.index("[buses.rs485]") : text.index("[profiles.main-road]")]
-    tcp = f'[buses.rs485]\ntype = "tcp"\nhost = "{LOOPBACK}"\nport = {port}\ntimeout_s = 0.1\n\n'
-    config = tmp_path / "config.toml"
-    config.write_text(text.replace(rtu, tcp).replace("/var/lib/streetlight", str(tmp_path)))
+    config = tcp_config(tmp_path, port, "timeout_s = 0.1\n")
     out = io.StringIO()
     code = commission(str(config), hold_s=0, wait_s=0, out=out)
     report = out.getvalue()
