@@ -41,18 +41,18 @@ def commission(
     if settings is None:
         return EXIT_CONFIG
     clock = clock or SystemClock()
+    levels = initial_levels(settings, clock)
     try:
         hardware = build_hardware(
             settings,
             clock,
-            initial_levels=initial_levels(settings, clock),
+            initial_levels=levels,
             pin_factory=pin_factory,
             profile_dirs=device_profile_dirs(locate_config(config)),
         )
     except HardwareError as exc:
         print(f"The hardware cannot be set up: {exc}", file=out)
         return EXIT_CONFIG
-    levels = initial_levels(settings, clock)
     try:
         results = asyncio.run(
             _test_all(settings, hardware, levels, hold_s=hold_s, wait_s=wait_s, out=out)
