@@ -11,16 +11,17 @@ import asyncio
 import functools
 import logging
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from controller.clock import Clock
+from controller.events import Event, EventKind, ZoneState
 from controller.hardware import Hardware
 from controller.logs import log_event
 from controller.plans import neighbours_of, plans_of, site_of
 from controller.settings import Settings
 from drivers.base import LightReading, MotionEvent
-from schedules.decide import Decision, Source, ZoneInputs, decide
+from schedules.decide import Decision, Override, ZoneInputs, decide
 from schedules.motion import events_for_zone
 
 log = logging.getLogger(__name__)
@@ -32,20 +33,30 @@ _FAULT_RETRY = timedelta(seconds=10)
 # Motion events older than this no longer matter to any zone (longest rise + hold + fade).
 _MOTION_MEMORY = timedelta(hours=2)
 
-
-@dataclass(frozen=True, slots=True)
-class ZoneState:
-    """What a zone is doing now, and since when."""
-
-    level: int
-    source: Source
-    since: datetime
+__all__ = ["Daemon", "ZoneState"]
 
 
 class Daemon:
-    """Runs every zone of one unit until `stop()`; several can live in one process."""
+    """Runs every zone of one unit until `stop()`; several can live in one process.
 
-    def __init__(self, settings: Settings, clock: Clock, hardware: Hardware) -> None:
+    `overrides` are the remote overrides in force at start (from the override store);
+    `clock_trusted` says whether the clock may be believed (until it does, zones hold their
+    fail-safe level); `on_state` hears every new zone state and `on_event` every event. With
+    `owns_hardware`, `run()` releases the hardware when it ends.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        hardware: Hardware,
+        *,
+        overrides: Mapping[str, Override] | None = None,
+        clock_trusted: Callable[[], bool] = lambda: True,
+        on_state: Callable[[str, ZoneState], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        owns_hardware: bool = True,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.site = site_of(settings)
@@ -59,6 +70,13 @@ class Daemon:
         self._motion: dict[str, deque[datetime]] = {zone: deque() for zone in self.plans}
         self._wake = {zone: asyncio.Event() for zone in self.plans}
         self._stop = asyncio.Event()
+        self._overrides = {z: o for z, o in (overrides or {}).items() if z in self.plans}
+        self._confirm: dict[str, str | None] = {}  # zones owing a state to a command
+        self._clock_trusted = clock_trusted
+        self._on_state = on_state
+        self._on_event = on_event
+        self._owns_hardware = owns_hardware
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
         """Drive every zone until `stop()` is called; outputs keep their last level.
@@ -76,10 +94,13 @@ class Daemon:
         try:
             self._subscribe_inputs()
             async with asyncio.TaskGroup() as group:
-                for zone_id in self.plans:
+                self._tasks = [
                     group.create_task(self._zone_loop(zone_id), name=f"zone-{zone_id}")
+                    for zone_id in self.plans
+                ]
         finally:
-            await self.hardware.close(keep_outputs=True)
+            if self._owns_hardware:
+                await self.hardware.close(keep_outputs=True)
             log_event(
                 log,
                 "daemon_stopped",
@@ -90,6 +111,33 @@ class Daemon:
     def stop(self) -> None:
         """Ask every zone loop to end; safe to call more than once, from a signal handler."""
         self._stop.set()
+
+    @property
+    def alive(self) -> bool:
+        """True while every zone loop runs (what the systemd watchdog vouches for)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    def override(
+        self, zones: Iterable[str], override: Override | None, command_id: str | None
+    ) -> None:
+        """Start `override` on `zones` (None ends theirs); each zone then confirms it with a
+        state carrying `command_id`, even when its level does not change."""
+        for zone_id in zones:
+            if override is None:
+                self._overrides.pop(zone_id, None)
+            else:
+                self._overrides[zone_id] = override
+            self._confirm[zone_id] = command_id
+            self._wake[zone_id].set()
+
+    def overrides(self) -> dict[str, Override]:
+        """The overrides in force, by zone."""
+        return dict(self._overrides)
+
+    def wake_all(self) -> None:
+        """Make every zone decide again now (the clock became trusted, a setting changed)."""
+        for wake in self._wake.values():
+            wake.set()
 
     def _subscribe_inputs(self) -> None:
         for zone_id, sensors in self.hardware.motion_inputs.items():
@@ -111,13 +159,19 @@ class Daemon:
         log_event(log, "light", zone=zone_id, sensor=reading.sensor, dark=reading.dark)
         self._wake[zone_id].set()
 
-    def _inputs(self, zone_id: str) -> ZoneInputs:
+    def _inputs(self, zone_id: str, now: datetime) -> ZoneInputs:
         light = self.hardware.light_inputs.get(zone_id)
         reading = light.read() if light is not None else None
+        override = self._overrides.get(zone_id)
+        if override is not None and now >= override.until:
+            del self._overrides[zone_id]  # ended: the store forgets it when next read
+            override = None
         return ZoneInputs(
+            clock_trusted=self._clock_trusted(),
             output_fault=self.outputs[zone_id].fault,
             dark=reading.dark if reading is not None else None,
             motion_events=events_for_zone(zone_id, self._motion, self.neighbours),
+            override=override,
         )
 
     async def _zone_loop(self, zone_id: str) -> None:
@@ -128,14 +182,14 @@ class Daemon:
             self._wake[zone_id].clear()
             now = self.clock.now()
             try:
-                inputs = self._inputs(zone_id)
+                inputs = self._inputs(zone_id, now)
                 decision = decide(self.site, plan, now, inputs)
             except Exception:
                 # a bug must cost this zone its schedule, not every zone its loop
                 log.exception("zone_error zone=%s: holding the fail-safe level", zone_id)
                 inputs = ZoneInputs(output_fault="zone error")
                 decision = Decision(plan.failsafe_level, "failsafe", None)
-            await self._apply(zone_id, decision, now)
+            await self._apply(zone_id, decision, now, inputs.override)
             # the write itself found the output broken or mended: decide again at once (go
             # fail-safe now, or back to the schedule now), but only once, so an output that
             # takes one level and refuses the other cannot keep the loop spinning
@@ -152,12 +206,24 @@ class Daemon:
                 wake = min(wake, now + timedelta(seconds=group.reassert_s))
             await self._sleep_until(zone_id, wake)
 
-    async def _apply(self, zone_id: str, decision: Decision, now: datetime) -> None:
+    async def _apply(
+        self, zone_id: str, decision: Decision, now: datetime, override: Override | None
+    ) -> None:
         group = self.outputs[zone_id]
         previous = self.states.get(zone_id)
-        unchanged = previous is not None and (previous.level, previous.source) == (
+        confirming = zone_id in self._confirm
+        command_id = self._confirm.get(zone_id)
+        if not confirming and decision.source == "override" and override is not None:
+            command_id = override.command_id
+        same_light = previous is not None and (previous.level, previous.source) == (
             decision.level,
             decision.source,
+        )
+        unchanged = (
+            same_light
+            and not confirming
+            and previous is not None
+            and (previous.command_id == command_id)
         )
         # a faulty output is driven again even at the same level: that is how it recovers;
         # and hardware that can forget its level is told it again now and then
@@ -165,7 +231,7 @@ class Daemon:
         reassert = group.reassert_s is not None and (
             written is None or (now - written).total_seconds() >= group.reassert_s
         )
-        if not unchanged or group.fault is not None or reassert:
+        if not same_light or group.fault is not None or reassert:
             self._written[zone_id] = now
             try:
                 await group.set_level(decision.level)
@@ -174,10 +240,18 @@ class Daemon:
                 self._written.pop(zone_id, None)
                 self.states.pop(zone_id, None)  # not applied: the next pass writes again
                 return
-        self._note_fault(zone_id, group.fault)
+        self._note_fault(zone_id, group.fault, now)
+        self._confirm.pop(zone_id, None)
         if unchanged:
             return
-        self.states[zone_id] = ZoneState(decision.level, decision.source, now)
+        until = override.until if override is not None else None
+        state = ZoneState(decision.level, decision.source, now, command_id, until)
+        self.states[zone_id] = state
+        if self._on_state is not None:
+            try:
+                self._on_state(zone_id, state)
+            except Exception:  # a publishing bug must not stop the lamps
+                log.exception("state_listener_failed zone=%s", zone_id)
         log_event(
             log,
             "zone_level",
@@ -188,15 +262,27 @@ class Daemon:
             until=decision.next_change.astimezone(self.site.tz) if decision.next_change else None,
         )
 
-    def _note_fault(self, zone_id: str, fault: str | None) -> None:
-        """Log a zone's output fault once when it appears, and once when it clears."""
-        if self._faults.get(zone_id) == fault:
+    def _note_fault(self, zone_id: str, fault: str | None, now: datetime) -> None:
+        """Log and announce a zone's output fault once when it appears, once when it clears."""
+        before = self._faults.get(zone_id)
+        if before == fault:
             return
         self._faults[zone_id] = fault
         if fault is not None:
             log_event(log, "driver_fault", level=logging.ERROR, zone=zone_id, detail=fault)
-        else:
+            if before is None:
+                self._event("driver_fault", zone_id, fault, now)
+        elif before is not None:
             log_event(log, "driver_recovered", zone=zone_id)
+            self._event("recovered", zone_id, f"the output works again (was: {before})", now)
+
+    def _event(self, kind: EventKind, zone_id: str | None, detail: str, now: datetime) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(Event(kind, zone_id, detail, now))
+        except Exception:
+            log.exception("event_listener_failed kind=%s", kind)
 
     async def _sleep_until(self, zone_id: str, when: datetime) -> None:
         waits: set[asyncio.Future[object]] = {

@@ -148,6 +148,8 @@ class MqttSettings(Section):
 
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
     connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    reconnect_min_s: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    reconnect_max_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
     tls: bool = False
     tls_ca_file: ConfigPath | None = None
     tls_cert_file: ConfigPath | None = None
@@ -184,6 +186,11 @@ class MqttSettings(Section):
             )
         if self.password_file is not None and self.username is None:
             raise ValueError("password_file is set without username: set mqtt.username too")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                "reconnect_min_s is above reconnect_max_s: the shortest wait between "
+                "reconnection attempts must not exceed the longest"
+            )
         return self
 
 
@@ -398,6 +405,7 @@ class ZoneSettings(Section):
     profile: str
     on_level: Annotated[int, Field(ge=1, le=100)] = 100
     failsafe_level: Level = 100
+    stop_level: Level | None = None
     rated_w: Annotated[float, Field(gt=0, le=100_000)]
     baseline_w: Annotated[float, Field(gt=0, le=100_000)] | None = None
     outputs: Annotated[list[Output], Field(min_length=1)]
@@ -484,6 +492,12 @@ class OverrideSettings(Section):
     default_duration: Annotated[int, Field(ge=60, le=86400)] = 14400
 
 
+class ClockSettings(Section):
+    """When the unit may believe its clock."""
+
+    require_sync: bool = True
+
+
 class LoggingSettings(Section):
     """What the daemon writes to stdout (and so to journald)."""
 
@@ -526,6 +540,7 @@ class Settings(BaseSettings):
     meters: dict[Id, Meter] = {}
     energy: EnergySettings = EnergySettings()
     overrides: OverrideSettings = OverrideSettings()
+    clock: ClockSettings = ClockSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

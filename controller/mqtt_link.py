@@ -1,0 +1,465 @@
+"""One unit's connection to its MQTT broker: paho-mqtt's network thread, bridged to asyncio.
+
+paho runs the socket in its own thread (`loop_start`), so a slow or unreachable broker never
+holds up the event loop that switches the lamps. Everything paho reports is handed to the loop
+with `call_soon_threadsafe`; the rest of the controller only ever sees the loop side.
+
+What this adds to paho:
+- reconnection with exponential back-off and random jitter, so a fleet does not reconnect all
+  at once after a broker restart;
+- a CONNACK watchdog: a plain client on a TLS port otherwise waits silently for an answer that
+  never comes;
+- subscriptions remembered and made again on every connect;
+- TCP_NODELAY on the socket, so a small reply does not wait ~40 ms for a delayed ACK;
+- one log line per connection change, in plain words with the fix, never with the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from controller.errors import StreetlightError
+from controller.logs import log_event
+from controller.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+# How many QoS 1 messages paho may hold while the broker is slow; beyond that they are dropped
+# (and logged) rather than growing without bound on a 512 MB Pi.
+_MAX_QUEUED = 1000
+# How long a clean stop waits for the broker to take the last messages (`offline`).
+_FAREWELL_TIMEOUT_S = 2.0
+
+
+class MqttConfigError(StreetlightError):
+    """The MQTT settings cannot be used (a missing certificate or password file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message the broker delivered to us."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A message to publish."""
+
+    topic: str
+    payload: str | bytes
+    qos: int = 1
+    retain: bool = False
+
+
+class Backoff:
+    """Reconnect delays: exponential, capped, each drawn at random from [min_s, cap].
+
+    The randomness spreads a fleet's reconnections after a broker restart over the whole
+    window instead of all units arriving in the same second.
+    """
+
+    def __init__(self, min_s: float, max_s: float, rng: random.Random | None = None) -> None:
+        self.min_s = min_s
+        self.max_s = max_s
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt; each call widens the window until max_s."""
+        cap = min(self.max_s, self.min_s * 2 ** (self.attempt + 1))
+        self.attempt += 1
+        return self._rng.uniform(self.min_s, cap)
+
+    def reset(self) -> None:
+        """Start again from the shortest delay (after a successful connect)."""
+        self.attempt = 0
+
+
+def read_password(settings: MqttSettings) -> str | None:
+    """The password from `mqtt.password_file` (first line, without the line end), or None."""
+    if settings.password_file is None:
+        return None
+    try:
+        text = settings.password_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MqttConfigError(
+            f"cannot read mqtt.password_file {settings.password_file}: {exc.strerror or exc}; "
+            "create it with the broker password on one line, readable by the streetlight user "
+            "only (chmod 600)"
+        ) from None
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise MqttConfigError(
+            f"mqtt.password_file {settings.password_file} is empty: put the broker password on "
+            "its first line"
+        )
+    return lines[0]
+
+
+def _check_tls_files(settings: MqttSettings) -> None:
+    for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+        path = getattr(settings, key)
+        if path is not None and not path.is_file():
+            raise MqttConfigError(
+                f"mqtt.{key} {path} does not exist: copy the file there, or correct the path "
+                "(relative paths start from the config file's folder)"
+            )
+
+
+class MqttLink:
+    """A connection that keeps itself up: connects, reconnects, re-subscribes, publishes.
+
+    Create it inside the running event loop, then `start()`; `stop()` ends it. `on_connected`
+    and `on_message` are called on the event loop, never on paho's thread.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        client_id: str,
+        will: Publication,
+        rng: random.Random | None = None,
+    ) -> None:
+        _check_tls_files(settings)
+        password = read_password(settings)
+        self.settings = settings
+        self.client_id = client_id
+        self.on_connected: Callable[[], None] | None = None
+        self.on_message: Callable[[Message], None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng)
+        self._subscriptions: set[str] = set()
+        self._pending: dict[int, asyncio.Future[bool]] = {}
+        self._connected = False
+        self._stopping = False
+        self._started = False
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._last_problem: str | None = None
+        self._failures = 0
+        self.v5 = settings.protocol == "5"
+
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+        )
+        client.suppress_exceptions = True  # an exception in a callback must not kill the thread
+        client.connect_timeout = settings.connect_timeout_s
+        client.max_queued_messages_set(_MAX_QUEUED)
+        if settings.username is not None:
+            client.username_pw_set(settings.username, password)
+        if settings.tls:
+            try:
+                client.tls_set(
+                    ca_certs=str(settings.tls_ca_file) if settings.tls_ca_file else None,
+                    certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
+                    keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
+                )
+            except (ssl.SSLError, OSError) as exc:
+                raise MqttConfigError(
+                    f"cannot load the TLS files of [mqtt]: {exc}; check that tls_ca_file is a "
+                    "PEM certificate and that tls_cert_file and tls_key_file belong together"
+                ) from None
+        client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        client.on_connect = self._paho_connect
+        client.on_connect_fail = self._paho_connect_fail
+        client.on_disconnect = self._paho_disconnect
+        client.on_message = self._paho_message
+        client.on_publish = self._paho_publish
+        client.on_socket_open = self._paho_socket_open
+        self._client = client
+
+    # ---- the loop side ---------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True between a successful CONNACK and the next disconnection."""
+        return self._connected
+
+    def start(self) -> None:
+        """Start connecting in the background; returns at once, never raises for the network."""
+        if self._started:
+            return
+        self._started = True
+        self._reconnect_in(self._backoff.min_s)
+        self._client.connect_async(
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
+        )
+        self._client.loop_start()
+        log_event(
+            log,
+            "mqtt_connecting",
+            host=self.settings.host,
+            port=self.settings.port,
+            tls=self.settings.tls,
+            client_id=self.client_id,
+            protocol=self.settings.protocol,
+        )
+
+    def subscribe(self, topics: set[str]) -> None:
+        """Keep exactly `topics` subscribed (QoS 1), now if connected and after every connect."""
+        added, removed = topics - self._subscriptions, self._subscriptions - topics
+        self._subscriptions = set(topics)
+        if self._connected:
+            if removed:
+                self._client.unsubscribe(sorted(removed))
+            if added:
+                self._client.subscribe([(topic, 1) for topic in sorted(added)])
+
+    def publish(
+        self,
+        topic: str,
+        payload: str | bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        correlation_data: bytes | None = None,
+    ) -> asyncio.Future[bool] | None:
+        """Hand a message to paho; for QoS 1, a future that turns True when the broker has it.
+
+        Returns None for QoS 0, and when paho's queue is full (the message is dropped and
+        logged). The future turns False if the broker refused the message (MQTT 5 reason
+        code), and is cancelled when the link stops first.
+        """
+        properties = None
+        if correlation_data is not None and self.v5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = correlation_data
+        try:
+            info = self._client.publish(
+                topic, payload, qos=qos, retain=retain, properties=properties
+            )
+        except ValueError as exc:  # a topic with wildcards, a payload too large
+            log_event(log, "mqtt_publish_refused", level=logging.ERROR, topic=topic, error=str(exc))
+            return None
+        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+            log_event(log, "mqtt_queue_full", level=logging.WARNING, topic=topic, dropped=1)
+            return None
+        if qos == 0:
+            return None
+        future: asyncio.Future[bool] = self._loop.create_future()
+        # race-free: the PUBACK handler runs on this loop, after this function returns
+        self._pending[info.mid] = future
+        return future
+
+    async def stop(self, farewell: Sequence[Publication] = ()) -> None:
+        """Publish `farewell` (waiting briefly for the broker), disconnect, end paho's thread."""
+        if not self._started or self._stopping:
+            return
+        self._stopping = True
+        if self._connected and farewell:
+            waits = [
+                f
+                for p in farewell
+                if (f := self.publish(p.topic, p.payload, qos=p.qos, retain=p.retain)) is not None
+            ]
+            if waits:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*waits), _FAREWELL_TIMEOUT_S)
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+        self._cancel_watchdog()
+        self._connected = False
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        log_event(log, "mqtt_stopped", host=self.settings.host, port=self.settings.port)
+
+    def _connected_now(self) -> None:
+        self._cancel_watchdog()
+        if self._stopping:
+            return
+        self._connected = True
+        self._failures = 0
+        self._last_problem = None
+        log_event(log, "mqtt_connected", host=self.settings.host, port=self.settings.port)
+        if self.on_connected is not None:
+            try:
+                self.on_connected()
+            except Exception:
+                log.exception("mqtt_on_connected_failed")
+
+    def _lost(self, problem: str, retry_s: float) -> None:
+        self._cancel_watchdog()
+        was_connected, self._connected = self._connected, False
+        if self._stopping:
+            return
+        self._failures += 1
+        # one line when something changes, then one every 10 attempts: enough to see from
+        # journalctl what is wrong, without filling the SD card during a long outage
+        if was_connected or problem != self._last_problem or self._failures % 10 == 0:
+            log_event(
+                log,
+                "mqtt_disconnected" if was_connected else "mqtt_connect_failed",
+                level=logging.WARNING,
+                host=self.settings.host,
+                port=self.settings.port,
+                problem=problem,
+                attempts=self._failures,
+                retry_in_s=round(retry_s, 1),
+            )
+        self._last_problem = problem
+
+    def _arm_watchdog(self, sock: Any) -> None:
+        self._cancel_watchdog()
+        if not self._stopping:
+            self._watchdog = self._loop.call_later(
+                self.settings.connect_timeout_s, self._connect_timed_out, sock
+            )
+
+    def _cancel_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _connect_timed_out(self, sock: Any) -> None:
+        self._watchdog = None
+        if self._connected or self._stopping:
+            return
+        hint = (
+            "is this a plain MQTT port? set mqtt.tls = false, or use the broker's TLS port"
+            if self.settings.tls
+            else "if the broker's port uses TLS (8883 usually), set mqtt.tls = true"
+        )
+        log_event(
+            log,
+            "mqtt_connect_timeout",
+            level=logging.WARNING,
+            host=self.settings.host,
+            port=self.settings.port,
+            timeout_s=self.settings.connect_timeout_s,
+            problem=f"the broker accepted the connection but did not answer; {hint}",
+        )
+        # shut the socket down under paho (the base class call does not touch the TLS
+        # object paho's thread may be using): paho sees the connection lost and retries
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def _deliver(self, message: Message) -> None:
+        if self.on_message is None or self._stopping:
+            return
+        try:
+            self.on_message(message)
+        except Exception:  # a handler bug must not lose the next message
+            log.exception("mqtt_message_handler_failed topic=%s", message.topic)
+
+    def _published(self, mid: int, failed: bool) -> None:
+        future = self._pending.pop(mid, None)
+        if future is not None and not future.done():
+            future.set_result(not failed)
+
+    def _reconnect_in(self, delay_s: float) -> None:
+        # paho waits min_delay first, then doubles up to max_delay: with both equal, it waits
+        # exactly the delay we drew
+        self._client.reconnect_delay_set(min_delay=delay_s, max_delay=delay_s)  # type: ignore[arg-type]
+
+    # ---- paho's thread: hand everything to the loop -------------------------------------------
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed while paho still ran
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _paho_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._call(self._arm_watchdog, sock)
+
+    def _paho_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._retry_later(_refusal(reason_code))
+            return
+        self._backoff.reset()
+        if self._subscriptions:
+            client.subscribe([(topic, 1) for topic in sorted(self._subscriptions)])
+        self._call(self._connected_now)
+
+    def _paho_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._retry_later(
+            "cannot reach the broker: check mqtt.host and mqtt.port, and the unit's network"
+        )
+
+    def _paho_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._retry_later(f"connection lost ({reason_code})")
+
+    def _retry_later(self, problem: str) -> None:
+        """On paho's thread: draw the next delay, make paho wait that long, report why."""
+        delay = self._backoff.next_delay()
+        self._reconnect_in(delay)
+        self._call(self._lost, problem, delay)
+
+    def _paho_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        message = Message(
+            topic=msg.topic,
+            payload=bytes(msg.payload),
+            retain=bool(msg.retain),
+            response_topic=response_topic or None,
+            correlation_data=bytes(correlation) if correlation is not None else None,
+        )
+        self._call(self._deliver, message)
+
+    def _paho_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._call(self._published, mid, reason_code.is_failure)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._connected else "not connected"
+        return f"MqttLink({self.settings.host}:{self.settings.port}, {state})"
+
+
+def _refusal(reason_code: ReasonCode) -> str:
+    """What a CONNACK refusal means, and how to fix it."""
+    text = str(reason_code)
+    fixes = {
+        "Bad user name or password": "check mqtt.username and the password in mqtt.password_file",
+        "Not authorized": "the broker refuses this account or client id: check mqtt.username, "
+        "the password file and the broker's access rules",
+        "Unsupported protocol version": "the broker does not speak MQTT 5: "
+        'set mqtt.protocol = "3.1.1"',
+        "Client identifier not valid": "set mqtt.client_id to an id the broker accepts",
+        "Server unavailable": "the broker is not ready: it will be tried again",
+    }
+    fix = fixes.get(text, "see the broker's log for why it refused the connection")
+    return f"the broker refused the connection ({text}): {fix}"
