@@ -156,6 +156,9 @@ class MqttLink:
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_problem: str | None = None
         self._failures = 0
+        # paho's thread only: did the broker answer this connection, and did it refuse us?
+        self._answered = False
+        self._refused: str | None = None
         self.v5 = settings.protocol == "5"
 
         client = paho.Client(
@@ -290,6 +293,10 @@ class MqttLink:
         if self._stopping:
             return
         self._connected = True
+        # subscribed here, on the loop, so a change of topics cannot slip between paho's
+        # CONNACK and this moment
+        if self._subscriptions:
+            self._client.subscribe([(topic, 1) for topic in sorted(self._subscriptions)])
         self._failures = 0
         self._last_problem = None
         log_event(log, "mqtt_connected", host=self.settings.host, port=self.settings.port)
@@ -336,11 +343,7 @@ class MqttLink:
         self._watchdog = None
         if self._connected or self._stopping:
             return
-        hint = (
-            "is this a plain MQTT port? set mqtt.tls = false, or use the broker's TLS port"
-            if self.settings.tls
-            else "if the broker's port uses TLS (8883 usually), set mqtt.tls = true"
-        )
+        hint = self._tls_hint()
         log_event(
             log,
             "mqtt_connect_timeout",
@@ -354,6 +357,13 @@ class MqttLink:
         # object paho's thread may be using): paho sees the connection lost and retries
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def _tls_hint(self) -> str:
+        return (
+            "is this a plain MQTT port? set mqtt.tls = false, or use the broker's TLS port"
+            if self.settings.tls
+            else "if the broker's port uses TLS (8883 usually), set mqtt.tls = true"
+        )
 
     def _deliver(self, message: Message) -> None:
         if self.on_message is None or self._stopping:
@@ -380,6 +390,7 @@ class MqttLink:
             self._loop.call_soon_threadsafe(callback, *args)
 
     def _paho_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._answered = False
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._call(self._arm_watchdog, sock)
@@ -392,18 +403,24 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._answered = True
         if reason_code.is_failure:
-            self._retry_later(_refusal(reason_code))
+            # paho closes the socket next and calls on_disconnect: the refusal is reported there
+            self._refused = _refusal(reason_code)
             return
         self._backoff.reset()
-        if self._subscriptions:
-            client.subscribe([(topic, 1) for topic in sorted(self._subscriptions)])
         self._call(self._connected_now)
 
     def _paho_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        self._retry_later(
-            "cannot reach the broker: check mqtt.host and mqtt.port, and the unit's network"
-        )
+        if self.settings.tls:
+            problem = (
+                "cannot reach the broker, or the TLS handshake failed: check mqtt.host and "
+                "mqtt.port, that the port uses TLS, and that mqtt.tls_ca_file is the CA that "
+                "signed the broker's certificate"
+            )
+        else:
+            problem = "cannot reach the broker: check mqtt.host and mqtt.port, and the network"
+        self._retry_later(problem)
 
     def _paho_disconnect(
         self,
@@ -413,7 +430,14 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._retry_later(f"connection lost ({reason_code})")
+        refused, self._refused = self._refused, None
+        if refused is not None:
+            problem = refused
+        elif not self._answered:
+            problem = f"the broker closed the connection before answering; {self._tls_hint()}"
+        else:
+            problem = f"connection lost ({reason_code})"
+        self._retry_later(problem)
 
     def _retry_later(self, problem: str) -> None:
         """On paho's thread: draw the next delay, make paho wait that long, report why."""

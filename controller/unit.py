@@ -235,7 +235,8 @@ class Unit:
         if not settings.mqtt.enabled:
             log_event(log, "mqtt_disabled", fix="set mqtt.enabled = true to use a broker")
             return
-        will = Publication(f"{settings.mqtt.topic_prefix}/{settings.unit.id}/status", "offline")
+        status = f"{settings.mqtt.topic_prefix}/{settings.unit.id}/status"
+        will = Publication(status, "offline", qos=1, retain=True)
         try:
             self.link = MqttLink(
                 settings.mqtt,
