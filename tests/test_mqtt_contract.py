@@ -362,7 +362,7 @@ async def test_meter_readings_go_out_on_the_meters_interval(
 ) -> None:
     await operator.wait_for(f"{P}/status")
     await clock.advance(60)  # sim.toml reads its meter every 60 s, on the minute
-    first = await operator.wait_for(f"{P}/meter")
+    first = await operator.wait_for(f"{P}/meter", lambda m: "T10:01:00" in m.json()["ts"])
     reading = first.json()
     assert set(reading) == {
         "meter",
@@ -408,7 +408,8 @@ async def test_an_untrusted_clock_holds_failsafe_and_says_clock_unsynced(
         assert event.json()["kind"] == "clock_unsynced"
         assert "synchronised" in event.json()["detail"]
         for zone in ZONES:
-            assert state(operator, zone)["source"] == "failsafe"
+            held = await operator.wait_for(f"{P}/zone/{zone}/state")
+            assert (held.json()["source"], held.json()["level"]) == ("failsafe", 100)
             assert output(unit, zone).level == 100  # lights on, never dark by accident
         sync.value = True
         await clock.advance(10)
