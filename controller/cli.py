@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="X",
         help="simulated seconds per real second (default 3600: an hour a second)",
     )
+    demo.add_argument(
+        "--broker",
+        type=_broker,
+        metavar="HOST:PORT",
+        help="also publish to this MQTT broker and take commands from it (default: none)",
+    )
     commission = commands.add_parser(
         "commission", help="self-test the unit's lamps, meters and sensors after installing it"
     )
@@ -124,6 +130,16 @@ def _nights(text: str) -> int:
     return value
 
 
+def _broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST:PORT: write the broker's name or address and its port, "
+            "e.g. localhost:1883"
+        )
+    return host.strip("[]"), int(port)
+
+
 def _speed(text: str) -> float:
     value = float(text)
     if not 1 <= value <= 10_000_000:
@@ -157,7 +173,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from controller.commands.demo import demo  # noqa: PLC0415
 
-        return demo(nights=args.nights, speed=args.speed)
+        return demo(nights=args.nights, speed=args.speed, broker=args.broker)
     if args.command == "commission":
         from controller.commands.commission import commission  # noqa: PLC0415
 

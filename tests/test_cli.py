@@ -16,6 +16,8 @@ import pytest
 
 from controller.cli import main
 from controller.commands.demo import demo
+from tests.conftest import Broker
+from tests.mqtt_client import Operator
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM = ROOT / "deploy" / "examples" / "sim.toml"
@@ -79,8 +81,10 @@ def test_run_with_a_broken_config_exits_2_and_says_why(
 
 def test_demo_simulates_a_night_and_summarises_it() -> None:
     out = io.StringIO()
-    start = datetime(2026, 11, 21, 15, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
-    assert demo(nights=1, speed=500_000, start=start, out=out) == 0
+    # from noon, at a speed where a millisecond's lag in the event loop is under a minute of
+    # simulated time (the unit also polls its meter every simulated minute)
+    start = datetime(2026, 11, 21, 12, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+    assert demo(nights=1, speed=50_000, start=start, out=out) == 0
     text = out.getvalue()
     rows = {
         line.split()[0]: line.split()
@@ -102,3 +106,27 @@ def test_version_and_help() -> None:
     )
     for command in ("run", "check", "demo"):
         assert command in result.stdout
+
+
+def test_demo_with_a_broker_can_be_watched_over_mqtt(mosquitto: Broker) -> None:
+    watcher = Operator(mosquitto.host, mosquitto.port, ["streetlight/skn-001/#"])
+    try:
+        start = datetime(2026, 11, 21, 15, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+        broker = (mosquitto.host, mosquitto.port)
+        assert demo(nights=1, speed=100_000, start=start, out=io.StringIO(), broker=broker) == 0
+        states = [m.json() for m in watcher.messages("streetlight/skn-001/zone/soi-3/state")]
+        assert [s["level"] for s in states][:2] == [0, 100]  # off in the afternoon, on at dusk
+        statuses = [m.text for m in watcher.messages("streetlight/skn-001/status")]
+        assert statuses[0] == "online" and statuses[-1] == "offline"
+    finally:
+        watcher.close()
+
+
+@pytest.mark.parametrize("bad", ["localhost", "localhost:", ":1883", "host:99999", "host:x"])
+def test_demo_refuses_a_broker_that_is_not_host_and_port(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--broker", bad])
+    assert exit_info.value.code == 2
+    assert "HOST:PORT" in capsys.readouterr().err

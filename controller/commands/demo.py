@@ -1,7 +1,8 @@
 """`streetlight demo`: the unit of deploy/examples/sim.toml through a few nights, fast-forwarded.
 
 It needs no hardware and no broker: the luminaires are simulated, and time runs `speed` times
-faster than real time through the real daemon.
+faster than real time through the real unit (control loop, overrides, meters, MQTT). With a
+broker, everything the unit does can be watched, and commanded, over MQTT meanwhile.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from controller.assemble import build
 from controller.cli import EXIT_OK
 from controller.clock import ScaledClock, SystemClock
+from controller.clock_trust import FixedSync
 from controller.config_load import load_settings
-from controller.daemon import Daemon
+from controller.hardware import Hardware
 from controller.logs import setup_logging
+from controller.settings import Settings
+from controller.unit import Unit
 from drivers.sim import SimMeter, SimOutput
 
 _DEMO_START = time(15, 0)  # local time the simulation starts, before sunset
@@ -36,12 +39,23 @@ def sim_config_path() -> Path:
 
 
 def demo(
-    nights: int = 1, speed: float = 3600.0, start: datetime | None = None, out: TextIO | None = None
+    nights: int = 1,
+    speed: float = 3600.0,
+    start: datetime | None = None,
+    out: TextIO | None = None,
+    broker: tuple[str, int] | None = None,
 ) -> int:
-    """Simulate `nights` nights from today's afternoon and print what each zone did."""
+    """Simulate `nights` nights from today's afternoon and print what each zone did; with
+    `broker` (host, port), the unit publishes and takes commands there meanwhile."""
     out = out or sys.stdout
     data_dir = Path(tempfile.mkdtemp(prefix="streetlight-demo-"))
-    settings = load_settings(sim_config_path(), data_dir=data_dir, mqtt={"enabled": False})
+    mqtt: dict[str, object] = {"enabled": False}
+    if broker is not None:
+        mqtt = {"enabled": True, "host": broker[0], "port": broker[1]}
+    # simulated time is trusted time: no NTP to wait for
+    settings = load_settings(
+        sim_config_path(), data_dir=data_dir, mqtt=mqtt, clock={"require_sync": False}
+    )
     tz = settings.unit.tz
     if start is None:
         today = SystemClock().now().astimezone(tz).date()
@@ -57,16 +71,17 @@ def demo(
     )
     setup_logging(settings.logging.level, settings.logging.format, stream=out)
     clock = ScaledClock(start, speed=speed)
-    daemon = build(settings, clock)
-    asyncio.run(_run_until(daemon, clock, end))
-    _summary(daemon, start, end, out)
+    unit = Unit(settings, clock, sync=FixedSync(True))
+    asyncio.run(_run_until(unit, clock, end))
+    assert unit.hardware is not None  # built by run()
+    _summary(settings, unit.hardware, end, out)
     return EXIT_OK
 
 
-async def _run_until(daemon: Daemon, clock: ScaledClock, end: datetime) -> None:
-    task = asyncio.create_task(daemon.run())
+async def _run_until(unit: Unit, clock: ScaledClock, end: datetime) -> None:
+    task = asyncio.create_task(unit.run())
     await clock.sleep_until(end)
-    daemon.stop()
+    unit.stop()
     await task
 
 
@@ -82,16 +97,16 @@ def _lit_periods(output: SimOutput, end: datetime) -> list[tuple[datetime, datet
 _ROW = "  {:<12} {:<12} {:<12} {:>6} {:>7} {:>13} {:>6}"
 
 
-def _summary(daemon: Daemon, start: datetime, end: datetime, out: TextIO) -> None:
-    tz = daemon.site.tz
+def _summary(settings: Settings, hardware: Hardware, end: datetime, out: TextIO) -> None:
+    tz = settings.unit.tz
     print("\nWhat each zone did (times in the unit's time zone):", file=out)
     print(
         _ROW.format("zone", "lit from", "lit until", "hours", "kWh", "baseline kWh", "saved"),
         file=out,
     )
     total_kwh = total_baseline = 0.0
-    for zone in daemon.settings.zones:
-        outputs = daemon.hardware.sim_outputs(zone.id)
+    for zone in settings.zones:
+        outputs = hardware.sim_outputs(zone.id)
         periods = [p for o in outputs for p in _lit_periods(o, end)]
         lit_h = sum((b - a).total_seconds() for a, b in periods) / 3600
         kwh = sum(o.energy_kwh() for o in outputs)
@@ -109,9 +124,9 @@ def _summary(daemon: Daemon, start: datetime, end: datetime, out: TextIO) -> Non
         f"full power over the same hours: {saved_all:.0f} % saved (modelled from rated power).",
         file=out,
     )
-    for name, meter in daemon.hardware.meters.items():
+    for name, meter in hardware.meters.items():
         if isinstance(meter, SimMeter):
-            zones = ", ".join(daemon.settings.meters[name].zones)
+            zones = ", ".join(settings.meters[name].zones)
             print(
                 f"The simulated meter {name!r} ({zones}) counted "
                 f"{meter.counter_wh() / 1000:.2f} kWh on its own counter.",
