@@ -151,6 +151,7 @@ class MqttLink:
         self._subscriptions: set[str] = set()
         self._pending: dict[int, asyncio.Future[bool]] = {}
         self._connected = False
+        self._suback_due: int | None = None
         self._stopping = False
         self._started = False
         self._watchdog: asyncio.TimerHandle | None = None
@@ -189,6 +190,7 @@ class MqttLink:
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
+        client.on_subscribe = self._paho_subscribe
         client.on_socket_open = self._paho_socket_open
         self._client = client
 
@@ -198,6 +200,11 @@ class MqttLink:
     def connected(self) -> bool:
         """True between a successful CONNACK and the next disconnection."""
         return self._connected
+
+    @property
+    def subscribed(self) -> bool:
+        """True once connected and the broker has granted this connection's subscriptions."""
+        return self._connected and self._suback_due is None
 
     def start(self) -> None:
         """Start connecting in the background; returns at once, never raises for the network."""
@@ -296,7 +303,8 @@ class MqttLink:
         # subscribed here, on the loop, so a change of topics cannot slip between paho's
         # CONNACK and this moment
         if self._subscriptions:
-            self._client.subscribe([(topic, 1) for topic in sorted(self._subscriptions)])
+            _, mid = self._client.subscribe([(topic, 1) for topic in sorted(self._subscriptions)])
+            self._suback_due = mid
         self._failures = 0
         self._last_problem = None
         log_event(log, "mqtt_connected", host=self.settings.host, port=self.settings.port)
@@ -372,6 +380,10 @@ class MqttLink:
             self.on_message(message)
         except Exception:  # a handler bug must not lose the next message
             log.exception("mqtt_message_handler_failed topic=%s", message.topic)
+
+    def _subacked(self, mid: int) -> None:
+        if mid == self._suback_due:
+            self._suback_due = None
 
     def _published(self, mid: int, failed: bool) -> None:
         future = self._pending.pop(mid, None)
@@ -457,6 +469,16 @@ class MqttLink:
             correlation_data=bytes(correlation) if correlation is not None else None,
         )
         self._call(self._deliver, message)
+
+    def _paho_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self._call(self._subacked, mid)
 
     def _paho_publish(
         self,

@@ -17,7 +17,7 @@ from controller.clock_trust import FixedSync, SyncSource
 from controller.config_load import load_settings
 from controller.settings import Settings
 from controller.unit import Unit
-from tests.conftest import Broker
+from tests.conftest import Broker, eventually
 
 SIM = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "sim.toml"
 
@@ -56,6 +56,7 @@ async def running_unit(
     sync: SyncSource | None = None,
     monotonic: Callable[[], float] | None = None,
     config_file: Path | None = None,
+    wait_subscribed: bool = True,
 ) -> AsyncIterator[Unit]:
     """A unit running as a task until the block ends, then stopped cleanly (and awaited)."""
     kwargs: dict[str, Any] = {}
@@ -70,6 +71,8 @@ async def running_unit(
     )
     task = asyncio.create_task(unit.run())
     await asyncio.wait_for(_ready(unit, task), 5.0)
+    if settings.mqtt.enabled and wait_subscribed:  # commands sent from now on are heard
+        await eventually(lambda: unit.link is not None and unit.link.subscribed, "subscribed")
     try:
         yield unit
     finally:
