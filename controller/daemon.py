@@ -32,6 +32,8 @@ _RECHECK = timedelta(seconds=60)
 _FAULT_RETRY = timedelta(seconds=10)
 # Motion events older than this no longer matter to any zone (longest rise + hold + fade).
 _MOTION_MEMORY = timedelta(hours=2)
+# The longest a write to an output may take (a Modbus bus with retries takes seconds).
+_WRITE_TIMEOUT_S = 60.0
 
 __all__ = ["Daemon", "ZoneState"]
 
@@ -56,6 +58,7 @@ class Daemon:
         on_state: Callable[[str, ZoneState], None] | None = None,
         on_event: Callable[[Event], None] | None = None,
         owns_hardware: bool = True,
+        faults: Mapping[str, str | None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -65,7 +68,9 @@ class Daemon:
         self.plans = plans_of(settings)
         self.neighbours = neighbours_of(settings)
         self.states: dict[str, ZoneState] = {}
-        self._faults: dict[str, str | None] = {}
+        # carried over from the daemon this one replaces, so a fault that lasts through a
+        # reload is announced once and its recovery is still announced
+        self._faults: dict[str, str | None] = dict(faults or {})
         self._written: dict[str, datetime] = {}
         self._motion: dict[str, deque[datetime]] = {zone: deque() for zone in self.plans}
         self._wake = {zone: asyncio.Event() for zone in self.plans}
@@ -92,7 +97,8 @@ class Daemon:
             at=self.clock.now().astimezone(self.site.tz),
         )
         try:
-            self._subscribe_inputs()
+            if self._owns_hardware:  # else the owner subscribes once and forwards
+                self._subscribe_inputs()
             async with asyncio.TaskGroup() as group:
                 self._tasks = [
                     group.create_task(self._zone_loop(zone_id), name=f"zone-{zone_id}")
@@ -145,6 +151,18 @@ class Daemon:
                 sensor.subscribe(functools.partial(self._on_motion, zone_id))
         for zone_id, light in self.hardware.light_inputs.items():
             light.subscribe(functools.partial(self._on_light, zone_id))
+
+    def faults(self) -> dict[str, str | None]:
+        """Each zone's output fault as last announced (None: working)."""
+        return dict(self._faults)
+
+    def on_motion(self, zone_id: str, event: MotionEvent) -> None:
+        """A motion sensor of `zone_id` saw someone (for an owner that forwards its inputs)."""
+        self._on_motion(zone_id, event)
+
+    def on_light(self, zone_id: str, reading: LightReading) -> None:
+        """The photocell of `zone_id` changed its mind (for an owner that forwards)."""
+        self._on_light(zone_id, reading)
 
     def _on_motion(self, zone_id: str, event: MotionEvent) -> None:
         events = self._motion[zone_id]
@@ -211,8 +229,10 @@ class Daemon:
     ) -> None:
         group = self.outputs[zone_id]
         previous = self.states.get(zone_id)
+        # taken now, not after the write: a command arriving during a slow write leaves its
+        # own token for the next pass instead of having it thrown away
         confirming = zone_id in self._confirm
-        command_id = self._confirm.get(zone_id)
+        command_id = self._confirm.pop(zone_id, None)
         if not confirming and decision.source == "override" and override is not None:
             command_id = override.command_id
         same_light = previous is not None and (previous.level, previous.source) == (
@@ -234,14 +254,18 @@ class Daemon:
         if not same_light or group.fault is not None or reassert:
             self._written[zone_id] = now
             try:
-                await group.set_level(decision.level)
+                # a driver promises to return; one that hangs must not hang the zone (and
+                # the systemd watchdog would not see it: the loop itself still turns)
+                async with asyncio.timeout(_WRITE_TIMEOUT_S):
+                    await group.set_level(decision.level)
             except Exception as exc:  # a driver broke its promise not to raise: keep going
                 log_event(log, "driver_error", level=logging.ERROR, zone=zone_id, error=repr(exc))
                 self._written.pop(zone_id, None)
                 self.states.pop(zone_id, None)  # not applied: the next pass writes again
+                if confirming:
+                    self._confirm.setdefault(zone_id, command_id)
                 return
         self._note_fault(zone_id, group.fault, now)
-        self._confirm.pop(zone_id, None)
         if unchanged:
             return
         until = override.until if override is not None else None

@@ -44,6 +44,7 @@ class MeterPoller:
         *,
         on_reading: Callable[[str, MeterReading], None],
         on_event: Callable[[Event], None],
+        failures: Mapping[str, int] | None = None,
     ) -> None:
         self.meters = meters
         self.intervals = intervals
@@ -52,7 +53,14 @@ class MeterPoller:
         self._on_event = on_event
         self._stop = asyncio.Event()
         self.latest: dict[str, MeterReading] = {}
-        self._failures: dict[str, int] = dict.fromkeys(meters, 0)
+        # carried over from the poller this one replaces (a reload), so a meter announced
+        # offline before is still announced when it recovers
+        self._failures: dict[str, int] = {m: (failures or {}).get(m, 0) for m in meters}
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Failed readings in a row, by meter."""
+        return dict(self._failures)
 
     async def run(self) -> None:
         """Poll every meter until `stop()`; returns at once when there are none."""

@@ -6,8 +6,10 @@ to the unit; every command gets exactly one ack. The connection itself is `MqttL
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 # Events raised while the broker is unreachable are sent when it comes back, up to this many
 # (the newest are kept: a unit offline for weeks must not grow without bound).
 _EVENT_BACKLOG = 200
+# Home Assistant restarted: answer within this many seconds, at a random moment.
+_BIRTH_JITTER_S = 5.0
 
 
 class CommandTarget(Protocol):
@@ -152,6 +156,7 @@ class MqttInterface:
         monotonic: Callable[[], float] = time.monotonic,
         discovery: Callable[[], list[tuple[str, str]]] | None = None,
         discovery_birth_topic: str | None = None,
+        backlog: Sequence[Event] = (),
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings)
@@ -166,8 +171,9 @@ class MqttInterface:
             group: [z.id for z in settings.zones if group in z.groups]
             for group in self.topics.groups
         }
-        self._events: deque[Event] = deque(maxlen=_EVENT_BACKLOG)
+        self._events: deque[Event] = deque(backlog, maxlen=_EVENT_BACKLOG)
         self._discovery = discovery
+        self._flooding = False
         self._birth_topic = discovery_birth_topic
         link.on_connected = self._on_connected
         link.on_message = self._on_message
@@ -200,6 +206,11 @@ class MqttInterface:
         else:
             self._events.append(event)
 
+    def backlog(self) -> list[Event]:
+        """The events still waiting for the broker (handed to the interface that replaces
+        this one on a reload)."""
+        return list(self._events)
+
     def publish_meter(self, meter: str, reading: MeterReading) -> None:
         """Publish a live meter reading (QoS 0: a missed one is replaced by the next)."""
         if self.link.connected:
@@ -231,16 +242,18 @@ class MqttInterface:
 
     def _on_message(self, message: Message) -> None:
         if message.topic == self._birth_topic:
-            if message.payload == b"online":  # Home Assistant restarted: announce again
-                self._publish_discovery()
+            if message.payload == b"online":  # Home Assistant restarted: announce again,
+                # after a random pause, so a fleet does not answer all in the same instant
+                delay = random.uniform(0, _BIRTH_JITTER_S)  # noqa: S311 - not cryptography
+                asyncio.get_running_loop().call_later(delay, self._publish_discovery)
             return
         addressed, unknown = self._addressed(message.topic)
         if addressed is None and unknown is None:
             return  # not a command topic of ours (cannot happen with our subscriptions)
         zones = addressed or []
         command_id: str | None = None
+        allowed = self._limiter.allow()
         try:
-            allowed = self._limiter.allow()
             try:
                 command = parse_command(message.payload)
             except CommandRefused as exc:
@@ -259,15 +272,20 @@ class MqttInterface:
         except CommandRefused as exc:
             command_id = command_id if command_id is not None else exc.command_id
             self._ack(message, command_id, error=str(exc), zones=[])
-            log_event(
-                log,
-                "command_refused",
-                level=logging.WARNING,
-                topic=message.topic,
-                id=command_id,
-                error=str(exc),
-            )
+            # a flood is logged once when it starts, not once per message (the SD card)
+            flooding = not allowed
+            if not (flooding and self._flooding):
+                log_event(
+                    log,
+                    "command_flood" if flooding else "command_refused",
+                    level=logging.WARNING,
+                    topic=message.topic,
+                    id=command_id,
+                    error=str(exc),
+                )
+            self._flooding = flooding
             return
+        self._flooding = False
         self._ack(message, command_id, error=None, zones=zones)
         log_event(
             log, "command_accepted", topic=message.topic, id=command_id, zones=",".join(zones)

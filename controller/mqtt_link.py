@@ -22,6 +22,7 @@ import logging
 import random
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 # How many QoS 1 messages paho may hold while the broker is slow; beyond that they are dropped
 # (and logged) rather than growing without bound on a 512 MB Pi.
 _MAX_QUEUED = 1000
+# A connection that lasted this long resets the reconnection back-off.
+_STABLE_S = 60.0
 # How long a clean stop waits for the broker to take the last messages (`offline`).
 _FAREWELL_TIMEOUT_S = 2.0
 
@@ -152,6 +155,7 @@ class MqttLink:
         self._pending: dict[int, asyncio.Future[bool]] = {}
         self._connected = False
         self._suback_due: int | None = None
+        self._connected_at: float | None = None  # paho's thread only
         self._stopping = False
         self._started = False
         self._watchdog: asyncio.TimerHandle | None = None
@@ -420,7 +424,7 @@ class MqttLink:
             # paho closes the socket next and calls on_disconnect: the refusal is reported there
             self._refused = _refusal(reason_code)
             return
-        self._backoff.reset()
+        self._connected_at = time.monotonic()
         self._call(self._connected_now)
 
     def _paho_connect_fail(self, client: paho.Client, userdata: Any) -> None:
@@ -447,12 +451,22 @@ class MqttLink:
             problem = refused
         elif not self._answered:
             problem = f"the broker closed the connection before answering; {self._tls_hint()}"
+        elif str(reason_code) == "Session taken over":
+            problem = (
+                "the broker let another client take over this client id: two units share "
+                f"{self.client_id!r}; give each unit its own unit.id (or mqtt.client_id)"
+            )
         else:
             problem = f"connection lost ({reason_code})"
         self._retry_later(problem)
 
     def _retry_later(self, problem: str) -> None:
         """On paho's thread: draw the next delay, make paho wait that long, report why."""
+        # the back-off starts again only after a connection that lasted: one that the broker
+        # drops at once (another unit with the same client id) must not reconnect every second
+        if self._connected_at is not None and time.monotonic() - self._connected_at > _STABLE_S:
+            self._backoff.reset()
+        self._connected_at = None
         delay = self._backoff.next_delay()
         self._reconnect_in(delay)
         self._call(self._lost, problem, delay)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -33,7 +34,7 @@ from controller.mqtt_link import MqttConfigError, MqttLink, Publication
 from controller.overrides import OverrideStore, OverrideStoreError
 from controller.settings import Settings
 from controller.systemd_notify import Notifier
-from drivers.base import MeterReading
+from drivers.base import LightReading, MeterReading, MotionEvent
 from schedules.decide import Override
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,31 @@ def _hardware_config(settings: Settings) -> object:
     """The part of the settings that decides which drivers exist; equal means reuse them."""
     zones = tuple((z.id, z.outputs, z.motion_inputs, z.light_input) for z in settings.zones)
     return (zones, settings.buses, settings.meters)
+
+
+def _link_identity(settings: Settings) -> object:
+    """What makes a broker connection: its settings, and the password and certificate files as
+    they are now, so a reload after replacing one of them connects again."""
+    mqtt = settings.mqtt
+    files = (mqtt.password_file, mqtt.tls_ca_file, mqtt.tls_cert_file, mqtt.tls_key_file)
+    stamps = []
+    for path in files:
+        try:
+            stat = path.stat() if path is not None else None
+        except OSError:
+            stat = None
+        stamps.append((stat.st_mtime_ns, stat.st_size) if stat is not None else None)
+    return (mqtt, settings.unit.id, tuple(stamps))
+
+
+def _gone(old: Settings, new: Settings) -> list[tuple[str, str]]:
+    """Empty retained messages for what `old` published and `new` will not."""
+    messages = removal_messages(old, new) if old.mqtt.homeassistant_discovery else []
+    old_base = f"{old.mqtt.topic_prefix}/{old.unit.id}"
+    if old_base == f"{new.mqtt.topic_prefix}/{new.unit.id}":
+        kept = {zone.id for zone in new.zones}
+        messages += [(f"{old_base}/zone/{z.id}/state", "") for z in old.zones if z.id not in kept]
+    return messages
 
 
 class Unit:
@@ -89,6 +115,7 @@ class Unit:
         self.store: OverrideStore | None = None
         self.trust: ClockTrust | None = None
         self.readings: dict[str, MeterReading] = {}
+        self._link_identity: object = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._ready = asyncio.Event()
@@ -138,6 +165,12 @@ class Unit:
                 self.store.clear(zones)
                 self.daemon.override(zones, None, command.id)
                 return
+            if not self._clock_trusted():
+                raise CommandRefused(
+                    "this unit's clock is not synchronised yet, so it cannot time an override; "
+                    "its zones hold their fail-safe level until NTP sets the clock (check the "
+                    "unit's network): send the command again then"
+                )
             now = self.clock.now()
             duration = command.duration_s or self.settings.overrides.default_duration
             until = now + timedelta(seconds=duration)
@@ -203,19 +236,48 @@ class Unit:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            await self._apply_stop_levels()
-            await self._close_services()
-            await self.hardware.close(keep_outputs=True)
-            log_event(log, "unit_stopped", unit=self.settings.unit.id)
+            try:
+                await self._apply_stop_levels()
+            finally:
+                await self._close_services()
+                await self.hardware.close(keep_outputs=True)
+                log_event(log, "unit_stopped", unit=self.settings.unit.id)
 
-    def _build_hardware(self, settings: Settings) -> Hardware:
-        return build_hardware(
+    def _build_hardware(
+        self, settings: Settings, current: Mapping[str, int] | None = None
+    ) -> Hardware:
+        """Drivers for `settings`, their outputs claimed at the level the zones have (`current`)
+        or will have; inputs forwarded to whichever daemon runs."""
+        overrides = self.store.active(self.clock.now()) if self.store is not None else {}
+        hardware = build_hardware(
             settings,
             self.clock,
-            initial_levels=initial_levels(settings, self.clock),
+            initial_levels=initial_levels(
+                settings,
+                self.clock,
+                overrides=overrides,
+                clock_trusted=self._clock_trusted(),
+                current=current,
+            ),
             pin_factory=self.pin_factory,
             profile_dirs=self.profile_dirs,
         )
+        # subscribed once per driver: daemons come and go with reloads, drivers cannot forget
+        # a subscriber
+        for zone_id, sensors in hardware.motion_inputs.items():
+            for sensor in sensors:
+                sensor.subscribe(functools.partial(self._forward_motion, zone_id))
+        for zone_id, light in hardware.light_inputs.items():
+            light.subscribe(functools.partial(self._forward_light, zone_id))
+        return hardware
+
+    def _forward_motion(self, zone_id: str, event: MotionEvent) -> None:
+        if self.daemon is not None and zone_id in self.daemon.plans:
+            self.daemon.on_motion(zone_id, event)
+
+    def _forward_light(self, zone_id: str, reading: LightReading) -> None:
+        if self.daemon is not None and zone_id in self.daemon.plans:
+            self.daemon.on_light(zone_id, reading)
 
     def _open_store(self) -> None:
         try:
@@ -235,14 +297,8 @@ class Unit:
         if not settings.mqtt.enabled:
             log_event(log, "mqtt_disabled", fix="set mqtt.enabled = true to use a broker")
             return
-        status = f"{settings.mqtt.topic_prefix}/{settings.unit.id}/status"
-        will = Publication(status, "offline", qos=1, retain=True)
         try:
-            self.link = MqttLink(
-                settings.mqtt,
-                client_id=settings.mqtt.client_id or f"streetlight-{settings.unit.id}",
-                will=will,
-            )
+            self.link = self._make_link(settings)
         except MqttConfigError as exc:
             log_event(
                 log,
@@ -255,7 +311,19 @@ class Unit:
         self._attach_interface(settings)
         self.link.start()
 
-    def _attach_interface(self, settings: Settings) -> None:
+    def _make_link(self, settings: Settings) -> MqttLink:
+        """A new, not yet started link; `MqttConfigError` when its files cannot be used."""
+        status = f"{settings.mqtt.topic_prefix}/{settings.unit.id}/status"
+        will = Publication(status, "offline", qos=1, retain=True)
+        link = MqttLink(
+            settings.mqtt,
+            client_id=settings.mqtt.client_id or f"streetlight-{settings.unit.id}",
+            will=will,
+        )
+        self._link_identity = _link_identity(settings)
+        return link
+
+    def _attach_interface(self, settings: Settings, backlog: Sequence[Event] = ()) -> None:
         assert self.link is not None
         ha = settings.mqtt.homeassistant_discovery
         self.mqtt = MqttInterface(
@@ -267,11 +335,14 @@ class Unit:
             monotonic=self._monotonic,
             discovery=(lambda: discovery_messages(settings, __version__)) if ha else None,
             discovery_birth_topic=BIRTH_TOPIC if ha else None,
+            backlog=backlog,
         )
 
     def _start_control(self) -> asyncio.Task[None]:
         assert self.hardware is not None
         now = self.clock.now()
+        if self.store is None:  # data_dir may have been fixed meanwhile
+            self._open_store()
         self.daemon = Daemon(
             self.settings,
             self.clock,
@@ -281,6 +352,7 @@ class Unit:
             on_state=self._on_state,
             on_event=self._emit,
             owns_hardware=False,
+            faults=self.daemon.faults() if self.daemon is not None else None,
         )
         intervals = {name: meter.interval_s for name, meter in self.settings.meters.items()}
         self.meters = MeterPoller(
@@ -289,6 +361,7 @@ class Unit:
             self.clock,
             on_reading=self._on_reading,
             on_event=self._emit,
+            failures=self.meters.failures if self.meters is not None else None,
         )
         return asyncio.create_task(self._run_control(self.daemon, self.meters), name="control")
 
@@ -330,50 +403,67 @@ class Unit:
             return None
 
     async def _apply(self, new: Settings) -> None:
-        """Switch to `new` settings: drivers are kept when their config did not change."""
+        """Switch to `new` settings, or refuse them (logged) and keep the old ones.
+
+        Whatever can fail is prepared first (the new MQTT link, the new drivers), so a refusal
+        leaves the unit as it was. Drivers are kept when their config did not change; else
+        outputs are claimed again at the level they have, so the lamps do not blink.
+        """
         old = self.settings
         assert self.hardware is not None
+        keep_link = self.link is not None and _link_identity(new) == self._link_identity
+        new_link: MqttLink | None = None
+        if new.mqtt.enabled and not keep_link:
+            try:
+                new_link = self._make_link(new)
+            except MqttConfigError as exc:
+                self._refuse_reload(str(exc))
+                return
         if _hardware_config(new) != _hardware_config(old):
+            levels = {zone_id: state.level for zone_id, state in self.states().items()}
             await self.hardware.close()
             try:
-                self.hardware = self._build_hardware(new)
+                self.hardware = self._build_hardware(new, levels)
             except HardwareError as exc:
-                log_event(
-                    log,
-                    "config_reload_refused",
-                    level=logging.ERROR,
-                    problems=str(exc),
-                    consequence="the unit keeps running with the config it had",
-                )
-                self.hardware = self._build_hardware(old)
+                self._refuse_reload(str(exc))
+                self.hardware = self._build_hardware(old, levels)
                 return
-        if new.data_dir != old.data_dir:
+        if new.data_dir != old.data_dir or self.store is None:
             if self.store is not None:
                 self.store.close()
             self.settings = new
             self._open_store()
         self.settings = new
         logging.getLogger().setLevel(new.logging.level)
-        if self.link is not None and (new.mqtt, new.unit.id) == (old.mqtt, old.unit.id):
-            if old.mqtt.homeassistant_discovery:
-                for topic, payload in removal_messages(old, new):
-                    self.link.publish(topic, payload, qos=1, retain=True)
-            self._attach_interface(new)
-            if self.link.connected and self.mqtt is not None:
+        backlog = self.mqtt.backlog() if self.mqtt is not None else []
+        if self.link is not None and self.link.connected:
+            # what the old config published and the new one does not: Home Assistant entities
+            # and zone states that would otherwise stay on the broker for ever
+            for topic, payload in _gone(old, new):
+                self.link.publish(topic, payload, qos=1, retain=True)
+        if keep_link:
+            self._attach_interface(new, backlog)
+            if self.link is not None and self.link.connected and self.mqtt is not None:
                 self.mqtt.announce()
         else:
             if self.link is not None and self.mqtt is not None:
                 await self.link.stop(self.mqtt.farewell())
-            self.link, self.mqtt = None, None
-            self._start_mqtt()
+            self.link, self.mqtt = new_link, None
+            if new_link is not None:
+                self._attach_interface(new, backlog)
+                new_link.start()
         log_event(log, "config_reloaded", config=self.config_file)
-        self._emit(
-            Event(
-                "config_reloaded",
-                None,
-                f"configuration reloaded from {self.config_file}",
-                self.clock.now(),
-            )
+        detail = f"configuration reloaded from {self.config_file}"
+        self._emit(Event("config_reloaded", None, detail, self.clock.now()))
+
+    def _refuse_reload(self, problem: str) -> None:
+        log_event(
+            log,
+            "config_reload_refused",
+            level=logging.ERROR,
+            config=self.config_file,
+            problems=problem,
+            consequence="the unit keeps running with the config it had",
         )
 
     # ---- the helpers' loops ----------------------------------------------------------------
@@ -440,7 +530,13 @@ class Unit:
             return
         for zone in self.settings.zones:
             if zone.stop_level is not None and zone.id in self.hardware.outputs:
-                await self.hardware.outputs[zone.id].set_level(zone.stop_level)
+                try:
+                    await self.hardware.outputs[zone.id].set_level(zone.stop_level)
+                except Exception as exc:  # the others still get theirs
+                    log_event(
+                        log, "stop_level_failed", level=logging.ERROR, zone=zone.id, error=repr(exc)
+                    )
+                    continue
                 log_event(log, "stop_level", zone=zone.id, percent=zone.stop_level)
 
     async def _close_services(self) -> None:

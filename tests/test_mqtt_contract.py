@@ -67,8 +67,10 @@ async def state_with(op: Operator, zone: str, command_id: str) -> dict[str, obje
 
 
 async def test_status_info_and_every_zone_state_are_retained_at_start(
-    unit: Unit, mosquitto: Broker
+    unit: Unit, mosquitto: Broker, operator: Operator
 ) -> None:
+    for topic in ("status", "info", *(f"zone/{zone}/state" for zone in ZONES)):
+        await operator.wait_for(f"{P}/{topic}")  # the broker has them all now
     # a client that connects later still gets them: they are retained
     late = Operator(mosquitto.host, mosquitto.port, [f"{P}/#"], client_id="late")
     try:

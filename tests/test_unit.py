@@ -14,7 +14,7 @@ import pytest
 
 from controller.clock import ManualClock
 from controller.clock_trust import FixedSync, LastKnownTime
-from controller.command_parse import Command
+from controller.command_parse import Command, CommandRefused
 from controller.config_load import load_settings
 from controller.logs import LogfmtFormatter
 from controller.unit import LAST_KNOWN_TIME_FILE, Unit
@@ -171,3 +171,57 @@ async def test_reload_adds_a_zone_and_keeps_overrides_of_the_others(
         assert "unit.latitude" in "".join(LogfmtFormatter().format(r) for r in caplog.records)
         assert "alley" in unit.states()
         assert kinds.count("config_reloaded") == 1
+
+
+async def test_a_reload_whose_mqtt_files_are_missing_is_refused_and_keeps_the_broker(
+    mosquitto: Broker, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "config.toml"
+    text = SIM.read_text().replace('data_dir = "../../var/sim"', f'data_dir = "{tmp_path / "d"}"')
+    text = (
+        text.replace(
+            "enabled = false ",
+            "enabled = true\nreconnect_min_s = 0.1\nreconnect_max_s = 1\n#",
+        )
+        .replace("port = 1883", f"port = {mosquitto.port}")
+        .replace('host = "localhost"', f'host = "{mosquitto.host}"')
+    )
+    config.write_text(text)
+    async with running_unit(load_settings(config), clock, config_file=config) as unit:
+        link = unit.link
+        broken = text.replace(
+            f'host = "{mosquitto.host}"',
+            f'host = "{mosquitto.host}"\nusername = "lamp"\npassword_file = "no-such-file"',
+        )
+        config.write_text(broken)
+        unit.request_reload()
+        await eventually(lambda: "config_reload_refused" in caplog.text, "refused")
+        assert unit.link is link and link is not None and link.connected
+        assert unit.settings.mqtt.username is None  # the old settings stay
+
+
+async def test_a_stored_maintenance_override_is_the_level_outputs_start_at(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    from controller.overrides import OverrideStore
+    from schedules.decide import Override
+
+    await clock.advance_to(DUSK + timedelta(hours=1))
+    store = OverrideStore(tmp_path)
+    store.put({"market": Override(0, clock.now() + timedelta(hours=2), "maint")})
+    store.close()
+    async with running_unit(sim_settings(None, tmp_path), clock) as unit:
+        # claimed dark at once: no flash of full light before the daemon's first decision
+        assert {level for _, level in output(unit, "market").history} == {0}
+        assert output(unit, "soi-3").level == 100
+
+
+async def test_an_override_is_refused_while_the_clock_is_not_trusted(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    settings = sim_settings(None, tmp_path)
+    async with running_unit(settings, clock, sync=FixedSync(False)) as unit:
+        with pytest.raises(CommandRefused, match="not synchronised"):
+            unit.apply_command(Command("x", 0, None, False, 600), ["market"])
+        unit.apply_command(Command("y", None, None, True, None), ["market"])  # auto is fine
+        assert unit.states()["market"].source == "failsafe"
