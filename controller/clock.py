@@ -13,7 +13,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 # A sleeping SystemClock wakes at least this often to notice the wall clock being stepped
@@ -139,6 +140,26 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now.isoformat()}, sleepers={len(self._sleepers)})"
+
+
+def local_iso(when: datetime, tz: tzinfo) -> str:
+    """A time as the contract writes it: ISO 8601, to the second, with the unit's UTC offset."""
+    return when.astimezone(tz).isoformat(timespec="seconds")
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Wait until the first of `waits` is done, then cancel the ones this call wrapped.
+
+    Tasks and futures passed in are left running (the caller owns them); coroutines are
+    wrapped here and cancelled, so no wait outlives the call.
+    """
+    futures = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, wait in zip(futures, waits, strict=True):
+            if future is not wait:
+                future.cancel()
 
 
 async def settle(turns: int = 20) -> None:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from controller.clock import Clock
+from controller.clock import Clock, first_of
 from controller.events import Event, EventKind, ZoneState
 from controller.hardware import Hardware
 from controller.logs import log_event
@@ -309,16 +309,7 @@ class Daemon:
             log.exception("event_listener_failed kind=%s", kind)
 
     async def _sleep_until(self, zone_id: str, when: datetime) -> None:
-        waits: set[asyncio.Future[object]] = {
-            asyncio.ensure_future(self._stop.wait()),
-            asyncio.ensure_future(self._wake[zone_id].wait()),
-            asyncio.ensure_future(self.clock.sleep_until(when)),
-        }
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
+        await first_of(self._stop.wait(), self._wake[zone_id].wait(), self.clock.sleep_until(when))
 
     def __repr__(self) -> str:
         return f"Daemon(unit={self.settings.unit.id!r}, zones={list(self.plans)})"

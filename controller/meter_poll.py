@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from controller.clock import Clock
+from controller.clock import Clock, first_of
 from controller.events import Event
 from controller.logs import log_event
 from drivers.base import Meter, MeterReading
@@ -106,10 +106,4 @@ class MeterPoller:
         return reading
 
     async def _sleep_until(self, when: datetime) -> None:
-        stop = asyncio.ensure_future(self._stop.wait())
-        sleep = asyncio.ensure_future(self.clock.sleep_until(when))
-        try:
-            await asyncio.wait({stop, sleep}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            sleep.cancel()
+        await first_of(self._stop.wait(), self.clock.sleep_until(when))

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from controller import __version__
+from controller.clock import local_iso
 from controller.command_parse import Command, CommandRefused, RateLimiter, parse_command
 from controller.events import Event, ZoneState
 from controller.logs import log_event
@@ -46,11 +47,6 @@ class CommandTarget(Protocol):
         ...
 
 
-def iso(when: datetime, tz: ZoneInfo) -> str:
-    """A time as the contract writes it: ISO 8601, to the second, with the unit's UTC offset."""
-    return when.astimezone(tz).isoformat(timespec="seconds")
-
-
 def state_payload(state: ZoneState, tz: ZoneInfo) -> dict[str, Any]:
     """The contract's State of one zone."""
     return {
@@ -58,8 +54,8 @@ def state_payload(state: ZoneState, tz: ZoneInfo) -> dict[str, Any]:
         "on": state.level > 0,
         "source": state.source,
         "command_id": state.command_id,
-        "override_until": iso(state.override_until, tz) if state.override_until else None,
-        "ts": iso(state.since, tz),
+        "override_until": local_iso(state.override_until, tz) if state.override_until else None,
+        "ts": local_iso(state.since, tz),
     }
 
 
@@ -77,13 +73,18 @@ def info_payload(settings: Settings, started: datetime) -> dict[str, Any]:
             {"id": z.id, "name": z.label, "groups": list(z.groups), "rated_w": z.rated_w}
             for z in settings.zones
         ],
-        "started": iso(started, unit.tz),
+        "started": local_iso(started, unit.tz),
     }
 
 
 def event_payload(event: Event, tz: ZoneInfo) -> dict[str, Any]:
     """The contract's Event."""
-    return {"kind": event.kind, "zone": event.zone, "detail": event.detail, "ts": iso(event.ts, tz)}
+    return {
+        "kind": event.kind,
+        "zone": event.zone,
+        "detail": event.detail,
+        "ts": local_iso(event.ts, tz),
+    }
 
 
 def meter_payload(meter: str, reading: MeterReading, tz: ZoneInfo) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def meter_payload(meter: str, reading: MeterReading, tz: ZoneInfo) -> dict[str, 
         "power_factor": round(reading.power_factor, 3),
         "frequency": round(reading.frequency, 2),
         "energy_kwh": round(reading.energy_kwh, 3),
-        "ts": iso(reading.ts, tz),
+        "ts": local_iso(reading.ts, tz),
     }
 
 
@@ -318,7 +319,7 @@ class MqttInterface:
                 "ok": error is None,
                 "error": error,
                 "zones": zones,
-                "ts": iso(self._now(), self._tz),
+                "ts": local_iso(self._now(), self._tz),
             }
         )
         self.link.publish(self.topics.ack, payload, qos=1)

@@ -12,13 +12,13 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from controller import __version__
 from controller.assemble import initial_levels
-from controller.clock import Clock
+from controller.clock import Clock, first_of
 from controller.clock_trust import ClockTrust, FixedSync, KernelSync, LastKnownTime, SyncSource
 from controller.command_parse import Command, CommandRefused
 from controller.config_load import load_settings
@@ -213,7 +213,7 @@ class Unit:
         control = self._start_control()
         try:
             while not self._stop.is_set():
-                await _first_of(self._stop.wait(), self._reload.wait(), control)
+                await first_of(self._stop.wait(), self._reload.wait(), control)
                 if self._stop.is_set():
                     break
                 if control.done():  # a bug ended the control loop: log it, start it again
@@ -549,17 +549,6 @@ class Unit:
 
     def __repr__(self) -> str:
         return f"Unit({self.settings.unit.id!r})"
-
-
-async def _first_of(*waits: Awaitable[object]) -> None:
-    """Wait until the first of `waits` is done; the others are cancelled (tasks are left)."""
-    futures = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for future, wait in zip(futures, waits, strict=True):
-            if future is not wait:
-                future.cancel()
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

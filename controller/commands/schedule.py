@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TextIO
 
 from controller.cli import EXIT_CONFIG, EXIT_OK
-from controller.clock import SystemClock
+from controller.clock import SystemClock, local_iso
 from controller.commands import settings_for
 from controller.plans import plans_of, site_of
 from controller.settings import Settings
@@ -19,11 +19,7 @@ from schedules.decide import NightPlan, plan_night
 
 
 def _iso(moment: datetime | None, settings: Settings) -> str | None:
-    return (
-        None
-        if moment is None
-        else moment.astimezone(settings.unit.tz).isoformat(timespec="seconds")
-    )
+    return None if moment is None else local_iso(moment, settings.unit.tz)
 
 
 def night_plans(
