@@ -37,7 +37,6 @@ import json
 import operator
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bench import Result
+from controller.mqtt_link import send_at_once
 from tests.conftest import LOOPBACK, Broker, ManagedProcess, find_tool, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,15 +204,11 @@ class BenchClient:
         self._connected = False
         self._subscribed = False
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
-        client.on_socket_open = self._socket_open
+        client.on_socket_open = send_at_once
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self.client = client
-
-    @staticmethod
-    def _socket_open(client: paho.Client, userdata: Any, sock: Any) -> None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(
         self,

@@ -8,7 +8,6 @@ the wall clock: time comes from the injected `Clock`.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -98,7 +97,7 @@ class Daemon:
         )
         try:
             if self._owns_hardware:  # else the owner subscribes once and forwards
-                self._subscribe_inputs()
+                self.hardware.subscribe_inputs(self._on_motion, self._on_light)
             async with asyncio.TaskGroup() as group:
                 self._tasks = [
                     group.create_task(self._zone_loop(zone_id), name=f"zone-{zone_id}")
@@ -144,13 +143,6 @@ class Daemon:
         """Make every zone decide again now (the clock became trusted, a setting changed)."""
         for wake in self._wake.values():
             wake.set()
-
-    def _subscribe_inputs(self) -> None:
-        for zone_id, sensors in self.hardware.motion_inputs.items():
-            for sensor in sensors:
-                sensor.subscribe(functools.partial(self._on_motion, zone_id))
-        for zone_id, light in self.hardware.light_inputs.items():
-            light.subscribe(functools.partial(self._on_light, zone_id))
 
     def faults(self) -> dict[str, str | None]:
         """Each zone's output fault as last announced (None: working)."""

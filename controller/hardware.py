@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from controller.settings import (
     ZoneSettings,
 )
 from controller.settings import SimOutput as SimOutputSettings
-from drivers.base import LightInput, Meter, MotionInput, Output
+from drivers.base import LightInput, LightReading, Meter, MotionEvent, MotionInput, Output
 from drivers.errors import DriverError
 from drivers.group import OutputGroup
 from drivers.sim import LuminaireModel, SimOutput
@@ -105,6 +105,19 @@ class Hardware:
                 self.pin_factory.close()
             except Exception as exc:  # the last step of a stop must not raise
                 log_event(log, "pin_factory_close_failed", level=logging.WARNING, error=str(exc))
+
+    def subscribe_inputs(
+        self,
+        on_motion: Callable[[str, MotionEvent], None],
+        on_light: Callable[[str, LightReading], None],
+    ) -> None:
+        """Call `on_motion(zone, event)` for every motion sensor's event and `on_light(zone,
+        reading)` for every photocell change, each with the zone the sensor belongs to."""
+        for zone_id, sensors in self.motion_inputs.items():
+            for sensor in sensors:
+                sensor.subscribe(functools.partial(on_motion, zone_id))
+        for zone_id, light in self.light_inputs.items():
+            light.subscribe(functools.partial(on_light, zone_id))
 
     def sim_outputs(self, zone_id: str) -> list[SimOutput]:
         """The simulated luminaires of a zone (none on real hardware)."""

@@ -183,14 +183,9 @@ class MqttInterface:
             subscriptions.add(discovery_birth_topic)
         link.subscribe(subscriptions)
 
-    @property
-    def will(self) -> Publication:
-        """The message the broker sends for us when we vanish."""
-        return Publication(self.topics.status, "offline", qos=1, retain=True)
-
     def farewell(self) -> list[Publication]:
-        """What a clean stop publishes before disconnecting."""
-        return [self.will]
+        """What a clean stop publishes before disconnecting: `offline`, as the will says."""
+        return [Publication(self.topics.status, "offline", qos=1, retain=True)]
 
     # ---- publishing ------------------------------------------------------------------------
 

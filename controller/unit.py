@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +28,7 @@ from controller.ha_discovery import BIRTH_TOPIC, discovery_messages, removal_mes
 from controller.hardware import Hardware, HardwareError, build_hardware
 from controller.logs import log_event
 from controller.meter_poll import MeterPoller
-from controller.mqtt_api import MqttInterface
+from controller.mqtt_api import MqttInterface, Topics
 from controller.mqtt_link import MqttConfigError, MqttLink, Publication
 from controller.overrides import OverrideStore, OverrideStoreError
 from controller.settings import Settings
@@ -264,11 +263,7 @@ class Unit:
         )
         # subscribed once per driver: daemons come and go with reloads, drivers cannot forget
         # a subscriber
-        for zone_id, sensors in hardware.motion_inputs.items():
-            for sensor in sensors:
-                sensor.subscribe(functools.partial(self._forward_motion, zone_id))
-        for zone_id, light in hardware.light_inputs.items():
-            light.subscribe(functools.partial(self._forward_light, zone_id))
+        hardware.subscribe_inputs(self._forward_motion, self._forward_light)
         return hardware
 
     def _forward_motion(self, zone_id: str, event: MotionEvent) -> None:
@@ -313,8 +308,7 @@ class Unit:
 
     def _make_link(self, settings: Settings) -> MqttLink:
         """A new, not yet started link; `MqttConfigError` when its files cannot be used."""
-        status = f"{settings.mqtt.topic_prefix}/{settings.unit.id}/status"
-        will = Publication(status, "offline", qos=1, retain=True)
+        will = Publication(Topics(settings).status, "offline", qos=1, retain=True)
         link = MqttLink(
             settings.mqtt,
             client_id=settings.mqtt.client_id or f"streetlight-{settings.unit.id}",

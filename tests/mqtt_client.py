@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from controller.mqtt_link import send_at_once
 
 WAIT_S = 5.0
 
@@ -43,10 +44,6 @@ class Received:
         return self.payload.decode()
 
 
-def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 class Operator:
     """A paho client (MQTT 5) connected to `host:port`, subscribed to `topics` with QoS 1."""
 
@@ -60,7 +57,7 @@ class Operator:
         client.on_message = self._on_message
         # without it each small message can wait ~40 ms for a delayed ACK, which makes a
         # test of hundreds of round trips slow (the unit under test sets it on its own socket)
-        client.on_socket_open = _no_delay
+        client.on_socket_open = send_at_once
         client.on_subscribe = lambda *args: self._subscribed.set()
         client.on_connect = lambda c, *args: c.subscribe([(t, 1) for t in topics])
         client.connect(host, port)
