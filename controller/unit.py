@@ -422,12 +422,10 @@ class Unit:
                 self._refuse_reload(str(exc))
                 self.hardware = self._build_hardware(old, levels)
                 return
-        if new.data_dir != old.data_dir or self.store is None:
-            if self.store is not None:
-                self.store.close()
-            self.settings = new
-            self._open_store()
         self.settings = new
+        if new.data_dir != old.data_dir and self.store is not None:
+            self.store.close()
+            self.store = None  # _start_control opens the store of the new data_dir
         logging.getLogger().setLevel(new.logging.level)
         backlog = self.mqtt.backlog() if self.mqtt is not None else []
         if self.link is not None and self.link.connected:
