@@ -75,7 +75,8 @@ class Daemon:
         self._wake = {zone: asyncio.Event() for zone in self.plans}
         self._stop = asyncio.Event()
         self._overrides = {z: o for z, o in (overrides or {}).items() if z in self.plans}
-        self._confirm: dict[str, str | None] = {}  # zones owing a state to a command
+        # the commands each zone owes a confirming state, oldest first
+        self._confirm: dict[str, list[str | None]] = {}
         self._clock_trusted = clock_trusted
         self._on_state = on_state
         self._on_event = on_event
@@ -132,7 +133,7 @@ class Daemon:
                 self._overrides.pop(zone_id, None)
             else:
                 self._overrides[zone_id] = override
-            self._confirm[zone_id] = command_id
+            self._confirm.setdefault(zone_id, []).append(command_id)
             self._wake[zone_id].set()
 
     def overrides(self) -> dict[str, Override]:
@@ -223,8 +224,9 @@ class Daemon:
         previous = self.states.get(zone_id)
         # taken now, not after the write: a command arriving during a slow write leaves its
         # own token for the next pass instead of having it thrown away
-        confirming = zone_id in self._confirm
-        command_id = self._confirm.pop(zone_id, None)
+        owed = self._confirm.pop(zone_id, [])
+        confirming = bool(owed)
+        command_id = owed[-1] if owed else None
         if not confirming and decision.source == "override" and override is not None:
             command_id = override.command_id
         same_light = previous is not None and (previous.level, previous.source) == (
@@ -254,20 +256,21 @@ class Daemon:
                 log_event(log, "driver_error", level=logging.ERROR, zone=zone_id, error=repr(exc))
                 self._written.pop(zone_id, None)
                 self.states.pop(zone_id, None)  # not applied: the next pass writes again
-                if confirming:
-                    self._confirm.setdefault(zone_id, command_id)
+                # still owed, ahead of any command that arrived during the write
+                self._confirm[zone_id] = owed + self._confirm.get(zone_id, [])
                 return
         self._note_fault(zone_id, group.fault, now)
         if unchanged:
             return
         until = override.until if override is not None else None
+        # commands that came in a burst were all applied by this one write: each gets its own
+        # state (the zone as it now is, with that command's id), the newest last, so the
+        # retained state carries the command in force
+        for earlier in owed[:-1]:
+            self._publish(zone_id, ZoneState(decision.level, decision.source, now, earlier, until))
         state = ZoneState(decision.level, decision.source, now, command_id, until)
         self.states[zone_id] = state
-        if self._on_state is not None:
-            try:
-                self._on_state(zone_id, state)
-            except Exception:  # a publishing bug must not stop the lamps
-                log.exception("state_listener_failed zone=%s", zone_id)
+        self._publish(zone_id, state)
         log_event(
             log,
             "zone_level",
@@ -277,6 +280,14 @@ class Daemon:
             at=now.astimezone(self.site.tz),
             until=decision.next_change.astimezone(self.site.tz) if decision.next_change else None,
         )
+
+    def _publish(self, zone_id: str, state: ZoneState) -> None:
+        if self._on_state is None:
+            return
+        try:
+            self._on_state(zone_id, state)
+        except Exception:  # a publishing bug must not stop the lamps
+            log.exception("state_listener_failed zone=%s", zone_id)
 
     def _note_fault(self, zone_id: str, fault: str | None, now: datetime) -> None:
         """Log and announce a zone's output fault once when it appears, once when it clears."""

@@ -339,6 +339,31 @@ async def test_every_accepted_command_is_confirmed_even_at_the_same_level(
     assert again.json()["override_until"] != first.json()["override_until"]
 
 
+async def test_every_command_of_a_burst_is_confirmed_by_its_own_state_in_order(
+    mosquitto: Broker, tmp_path: Path, clock: ManualClock, operator: Operator
+) -> None:
+    settings = sim_settings(mosquitto, tmp_path, mqtt={"max_commands_per_s": 1000})
+    async with running_unit(settings, clock) as unit:
+        topic = f"{P}/zone/soi-3/state"
+        await operator.wait_for(topic)
+        ids = [f"b{n}" for n in range(200)]
+        # sent without waiting for each: they reach the unit faster than the zone applies them
+        infos = [
+            operator.client.publish(
+                f"{P}/zone/soi-3/set", json.dumps({"id": i, "level": n % 100 + 1}), qos=1
+            )
+            for n, i in enumerate(ids)
+        ]
+        for info in infos:
+            info.wait_for_publish(5)
+        await state_with(operator, "soi-3", ids[-1])
+        confirmed = [m.json()["command_id"] for m in operator.messages(topic)]
+        assert [c for c in confirmed if c is not None] == ids  # each once, in order
+        # the newest state, the one the broker keeps, carries the command in force
+        assert state(operator, "soi-3")["command_id"] == ids[-1]
+        assert state(operator, "soi-3")["level"] == 100 == output(unit, "soi-3").level
+
+
 async def test_a_maintenance_override_at_zero_is_not_raised_by_motion(
     mosquitto: Broker, tmp_path: Path, clock: ManualClock, operator: Operator
 ) -> None:
