@@ -1,8 +1,12 @@
-"""One unit's connection to its MQTT broker: paho-mqtt's network thread, bridged to asyncio.
+"""One unit's connection to its MQTT broker: paho-mqtt driven by the asyncio event loop.
 
-paho runs the socket in its own thread (`loop_start`), so a slow or unreachable broker never
-holds up the event loop that switches the lamps. Everything paho reports is handed to the loop
-with `call_soon_threadsafe`; the rest of the controller only ever sees the loop side.
+paho's socket is watched by the event loop itself (paho's external-loop callbacks: the loop
+calls `loop_read` when the socket is readable, `loop_write` when paho has bytes to send, and
+`loop_misc` once a second for keepalive). A command therefore reaches the daemon and its state
+leaves again without crossing a thread, which keeps command-to-state latency near a
+millisecond. Only the blocking part of a connection (DNS, TCP connect, TLS handshake, each
+bounded by `connect_timeout_s`) runs in a worker thread, so an unreachable broker never holds
+up the loop that switches the lamps.
 
 What this adds to paho:
 - reconnection with exponential back-off and random jitter, so a fleet does not reconnect all
@@ -22,6 +26,7 @@ import logging
 import random
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,12 +45,17 @@ from controller.settings import MqttSettings
 log = logging.getLogger(__name__)
 
 # How many QoS 1 messages paho may hold while the broker is slow; beyond that they are dropped
-# (and logged) rather than growing without bound on a 512 MB Pi.
-_MAX_QUEUED = 1000
+# (and logged) rather than growing without bound on a 512 MB Pi. Each accepted command brings
+# an Ack and a State per zone, so a unit allowed many commands a second needs a longer queue
+# to confirm a whole burst: 10 messages per command of the limit, at least _MIN_QUEUED.
+_MIN_QUEUED = 1000
+_QUEUED_PER_COMMAND_S = 10
 # A connection that lasted this long resets the reconnection back-off.
 _STABLE_S = 60.0
 # How long a clean stop waits for the broker to take the last messages (`offline`).
 _FAREWELL_TIMEOUT_S = 2.0
+# paho's keepalive and retry bookkeeping (`loop_misc`) wants a call about once a second.
+_MISC_EVERY_S = 1.0
 
 
 class MqttConfigError(StreetlightError):
@@ -139,7 +149,7 @@ class MqttLink:
     """A connection that keeps itself up: connects, reconnects, re-subscribes, publishes.
 
     Create it inside the running event loop, then `start()`; `stop()` ends it. `on_connected`
-    and `on_message` are called on the event loop, never on paho's thread.
+    and `on_message` are called on the event loop, never from inside paho.
     """
 
     def __init__(
@@ -157,20 +167,30 @@ class MqttLink:
         self.on_connected: Callable[[], None] | None = None
         self.on_message: Callable[[Message], None] | None = None
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng)
         self._subscriptions: set[str] = set()
         self._pending: dict[int, asyncio.Future[bool]] = {}
         self._connected = False
         self._suback_due: int | None = None
-        self._connected_at: float | None = None  # paho's thread only
+        self._connected_at: float | None = None
         self._stopping = False
         self._started = False
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_problem: str | None = None
         self._failures = 0
-        # paho's thread only: did the broker answer this connection, and did it refuse us?
+        # did the broker answer this connection, and did it refuse us?
         self._answered = False
         self._refused: str | None = None
+        # while a worker thread opens the socket, publications wait here (see publish())
+        self._connecting = False
+        self._held: list[tuple[Publication, bytes | None, asyncio.Future[bool] | None]] = []
+        self._socket: Any = None  # the socket the loop watches, None when closed
+        self._closed = asyncio.Event()  # set when the current connection has ended
+        self._retry_s = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._attempt: asyncio.Task[None] | None = None
+        self._dropped = 0  # messages dropped in a row because paho's queue was full
         self.v5 = settings.protocol == "5"
 
         client = paho.Client(
@@ -178,9 +198,11 @@ class MqttLink:
             client_id=client_id,
             protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
         )
-        client.suppress_exceptions = True  # an exception in a callback must not kill the thread
+        client.suppress_exceptions = True  # an exception in a callback must not kill the link
         client.connect_timeout = settings.connect_timeout_s
-        client.max_queued_messages_set(_MAX_QUEUED)
+        client.max_queued_messages_set(
+            max(_MIN_QUEUED, _QUEUED_PER_COMMAND_S * settings.max_commands_per_s)
+        )
         if settings.username is not None:
             client.username_pw_set(settings.username, password)
         if settings.tls:
@@ -197,12 +219,16 @@ class MqttLink:
                 ) from None
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         client.on_connect = self._paho_connect
-        client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
         client.on_subscribe = self._paho_subscribe
         client.on_socket_open = self._paho_socket_open
+        client.on_socket_close = self._paho_socket_close
+        client.on_socket_register_write = self._paho_want_write
+        client.on_socket_unregister_write = self._paho_written
+        # stores where to connect; the connection itself is made by _keep_connected
+        client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         self._client = client
 
     # ---- the loop side ---------------------------------------------------------------------
@@ -222,11 +248,6 @@ class MqttLink:
         if self._started:
             return
         self._started = True
-        self._reconnect_in(self._backoff.min_s)
-        self._client.connect_async(
-            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
-        )
-        self._client.loop_start()
         log_event(
             log,
             "mqtt_connecting",
@@ -236,6 +257,10 @@ class MqttLink:
             client_id=self.client_id,
             protocol=self.settings.protocol,
         )
+        self._tasks = [
+            self._loop.create_task(self._keep_connected(), name="mqtt-connect"),
+            self._loop.create_task(self._housekeeping(), name="mqtt-misc"),
+        ]
 
     def subscribe(self, topics: set[str]) -> None:
         """Keep exactly `topics` subscribed (QoS 1), now if connected and after every connect."""
@@ -260,34 +285,73 @@ class MqttLink:
 
         Returns None for QoS 0, and when paho's queue is full (the message is dropped and
         logged). The future turns False if the broker refused the message (MQTT 5 reason
-        code), and is cancelled when the link stops first.
+        code), and is cancelled when the link stops first. QoS 0 messages are dropped while
+        not connected, as paho does.
         """
+        publication = Publication(topic, payload, qos, retain)
+        if not self._connecting:
+            return self._hand_to_paho(publication, correlation_data)
+        # a worker thread is opening the socket: a message handed to paho now could be queued
+        # ahead of the CONNECT packet, so it waits for the attempt to end
+        if qos == 0:
+            return None
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._held.append((publication, correlation_data, future))
+        return future
+
+    def _hand_to_paho(
+        self,
+        publication: Publication,
+        correlation_data: bytes | None,
+        future: asyncio.Future[bool] | None = None,
+    ) -> asyncio.Future[bool] | None:
         properties = None
         if correlation_data is not None and self.v5:
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             properties.CorrelationData = correlation_data
+        topic = publication.topic
         try:
             info = self._client.publish(
-                topic, payload, qos=qos, retain=retain, properties=properties
+                topic,
+                publication.payload,
+                qos=publication.qos,
+                retain=publication.retain,
+                properties=properties,
             )
         except ValueError as exc:  # a topic with wildcards, a payload too large
             log_event(log, "mqtt_publish_refused", level=logging.ERROR, topic=topic, error=str(exc))
+            if future is not None:
+                future.set_result(False)
             return None
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
-            log_event(log, "mqtt_queue_full", level=logging.WARNING, topic=topic, dropped=1)
+            self._dropped += 1
+            # once when it starts, then every 100th: a long outage must not fill the SD card
+            if self._dropped % 100 == 1:
+                log_event(
+                    log,
+                    "mqtt_queue_full",
+                    level=logging.WARNING,
+                    topic=topic,
+                    dropped=self._dropped,
+                    problem="the broker takes messages slower than the unit makes them; "
+                    "the newest are dropped until it catches up",
+                )
+            if future is not None:
+                future.set_result(False)
             return None
-        if qos == 0:
+        self._dropped = 0
+        if publication.qos == 0:
             return None
-        future: asyncio.Future[bool] = self._loop.create_future()
-        # race-free: the PUBACK handler runs on this loop, after this function returns
+        if future is None:
+            future = self._loop.create_future()
+        # race-free: the PUBACK is read on this loop, after this function returns
         self._pending[info.mid] = future
         return future
 
     async def stop(self, farewell: Sequence[Publication] = ()) -> None:
-        """Publish `farewell` (waiting briefly for the broker), disconnect, end paho's thread."""
+        """Publish `farewell` (waiting briefly for the broker), disconnect, close the socket."""
         if not self._started or self._stopping:
             return
-        self._stopping = True
         if self._connected and farewell:
             waits = [
                 f
@@ -297,14 +361,113 @@ class MqttLink:
             if waits:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.gather(*waits), _FAREWELL_TIMEOUT_S)
-        self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._attempt is not None:
+            # a connect in its worker thread cannot be cancelled: wait for it (it is bounded
+            # by connect_timeout_s) so that its socket is closed here, not leaked
+            await asyncio.gather(self._attempt, return_exceptions=True)
+        if self._socket is not None:
+            self._closed.clear()
+            self._client.disconnect()  # DISCONNECT is written by the loop, then paho closes
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), _FAREWELL_TIMEOUT_S)
+        self._close_socket()
         self._cancel_watchdog()
         self._connected = False
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
+        for _, _, held in self._held:
+            if held is not None:
+                held.cancel()
+        self._held.clear()
         log_event(log, "mqtt_stopped", host=self.settings.host, port=self.settings.port)
+
+    async def _keep_connected(self) -> None:
+        """Connect; when the connection ends, wait a back-off delay and connect again.
+
+        Ends only by cancellation (stop()), which then waits for a connect in progress.
+        """
+        while True:
+            self._closed.clear()
+            self._attempt = self._loop.create_task(self._connect_once())
+            await asyncio.shield(self._attempt)
+            await self._closed.wait()
+            await asyncio.sleep(self._retry_s)
+
+    async def _connect_once(self) -> None:
+        self._connecting = True
+        try:
+            await asyncio.to_thread(self._client.reconnect)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._close_socket()
+            self._retry_later(self._unreachable(exc))
+        finally:
+            self._connecting = False
+            self._release_held()
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, []
+        for publication, correlation_data, future in held:
+            if future is None or not future.cancelled():
+                self._hand_to_paho(publication, correlation_data, future)
+
+    async def _housekeeping(self) -> None:
+        """paho's keepalive pings and timeouts, once a second while a socket is open."""
+        while True:
+            await asyncio.sleep(_MISC_EVERY_S)
+            if self._socket is not None and not self._connecting:
+                self._client.loop_misc()
+
+    def _unreachable(self, exc: BaseException) -> str:
+        detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if self.settings.tls:
+            return (
+                f"cannot reach the broker, or the TLS handshake failed ({detail}): check "
+                "mqtt.host and mqtt.port, that the port uses TLS, and that mqtt.tls_ca_file is "
+                "the CA that signed the broker's certificate"
+            )
+        return f"cannot reach the broker ({detail}): check mqtt.host and mqtt.port, and the network"
+
+    def _close_socket(self) -> None:
+        """Stop watching paho's socket and close it (paho opens a new one for a reconnect)."""
+        sock = self._client.socket()
+        if sock is None:
+            sock, self._socket = self._socket, None
+        self._unwatch(sock)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _watch(self, sock: Any) -> None:
+        self._socket = sock
+        self._loop.add_reader(sock, self._readable)
+
+    def _unwatch(self, sock: Any) -> None:
+        if sock is None:
+            return
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+        if sock is self._socket:
+            self._socket = None
+
+    def _readable(self) -> None:
+        client = self._client
+        client.loop_read()
+        # TLS decrypts whole records: a second packet may wait in the SSL buffer with nothing
+        # left on the socket to wake the loop, so read until the buffer is empty
+        for _ in range(1000):
+            pending = getattr(client.socket(), "pending", None)
+            if pending is None or pending() <= 0:
+                break
+            client.loop_read()
+
+    def _writable(self) -> None:
+        self._client.loop_write()
 
     def _connected_now(self) -> None:
         self._cancel_watchdog()
@@ -372,8 +535,8 @@ class MqttLink:
             timeout_s=self.settings.connect_timeout_s,
             problem=f"the broker accepted the connection but did not answer; {hint}",
         )
-        # shut the socket down under paho (the base class call does not touch the TLS
-        # object paho's thread may be using): paho sees the connection lost and retries
+        # shut the socket down under paho: the loop sees it readable, paho reads the end of
+        # the connection and reports it lost, and the link tries again after a back-off
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
@@ -401,21 +564,54 @@ class MqttLink:
         if future is not None and not future.done():
             future.set_result(not failed)
 
-    def _reconnect_in(self, delay_s: float) -> None:
-        # paho waits min_delay first, then doubles up to max_delay: with both equal, it waits
-        # exactly the delay we drew
-        self._client.reconnect_delay_set(min_delay=delay_s, max_delay=delay_s)  # type: ignore[arg-type]
+    def _retry_later(self, problem: str) -> None:
+        """Draw the next delay before connecting again, and report why the connection ended."""
+        # the back-off starts again only after a connection that lasted: one that the broker
+        # drops at once (another unit with the same client id) must not reconnect every second
+        if self._connected_at is not None and time.monotonic() - self._connected_at > _STABLE_S:
+            self._backoff.reset()
+        self._connected_at = None
+        self._retry_s = self._backoff.next_delay()
+        self._lost(problem, self._retry_s)
+        self._closed.set()
 
-    # ---- paho's thread: hand everything to the loop -------------------------------------------
+    # ---- paho's callbacks ---------------------------------------------------------------------
+    # All but the socket callbacks come from loop_read/loop_write/loop_misc on the loop thread;
+    # the work is scheduled with call_soon so that it runs outside paho's internal locks. The
+    # socket callbacks also come from the connecting worker thread.
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed while paho still ran
+        if threading.get_ident() == self._loop_thread:
+            self._loop.call_soon(callback, *args)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed while a connect still ran
             self._loop.call_soon_threadsafe(callback, *args)
 
     def _paho_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._answered = False
         send_at_once(client, userdata, sock)
+        self._call(self._watch, sock)
         self._call(self._arm_watchdog, sock)
+
+    def _paho_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._unwatch(sock)  # now: the descriptor is closed right after this returns
+        else:
+            self._call(self._unwatch, sock)
+
+    def _paho_want_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._call(self._add_writer, sock)
+
+    def _add_writer(self, sock: Any) -> None:
+        if sock is self._socket and sock.fileno() >= 0:
+            self._loop.add_writer(sock, self._writable)
+
+    def _paho_written(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_writer(sock)
+        else:
+            self._call(self._paho_written, client, userdata, sock)
 
     def _paho_connect(
         self,
@@ -432,17 +628,6 @@ class MqttLink:
             return
         self._connected_at = time.monotonic()
         self._call(self._connected_now)
-
-    def _paho_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        if self.settings.tls:
-            problem = (
-                "cannot reach the broker, or the TLS handshake failed: check mqtt.host and "
-                "mqtt.port, that the port uses TLS, and that mqtt.tls_ca_file is the CA that "
-                "signed the broker's certificate"
-            )
-        else:
-            problem = "cannot reach the broker: check mqtt.host and mqtt.port, and the network"
-        self._retry_later(problem)
 
     def _paho_disconnect(
         self,
@@ -464,18 +649,7 @@ class MqttLink:
             )
         else:
             problem = f"connection lost ({reason_code})"
-        self._retry_later(problem)
-
-    def _retry_later(self, problem: str) -> None:
-        """On paho's thread: draw the next delay, make paho wait that long, report why."""
-        # the back-off starts again only after a connection that lasted: one that the broker
-        # drops at once (another unit with the same client id) must not reconnect every second
-        if self._connected_at is not None and time.monotonic() - self._connected_at > _STABLE_S:
-            self._backoff.reset()
-        self._connected_at = None
-        delay = self._backoff.next_delay()
-        self._reconnect_in(delay)
-        self._call(self._lost, problem, delay)
+        self._call(self._retry_later, problem)
 
     def _paho_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +32,7 @@ from controller.mqtt_link import (
     read_password,
 )
 from controller.settings import MqttSettings
-from tests.conftest import Broker, MosquittoFactory, eventually
+from tests.conftest import Broker, MosquittoFactory, eventually, free_port
 from tests.mqtt_client import Operator
 from tests.pki import TestPki, make_pki, password_config, tls_listener_config
 
@@ -41,7 +42,7 @@ WAIT_S = 5.0
 FAST_RETRY: dict[str, Any] = {"reconnect_min_s": 0.1, "reconnect_max_s": 1.0}
 # stop() waits this long at most for the broker to take the farewell (mqtt_link's constant).
 FAREWELL_TIMEOUT_S = 2.0
-# paho's reconnect wait sleeps in steps of up to 1 s before it sees the stop.
+# stop() may wait for a connect attempt in progress (bounded by connect_timeout_s).
 PAHO_STOP_S = 1.0
 
 
@@ -218,6 +219,39 @@ async def test_subscribe_while_connected_adds_and_removes_topics(
     assert rec.on("t/a") == []
 
 
+async def test_messages_published_while_connecting_go_out_after_the_connect_in_order(
+    mosquitto: Broker, links: Links, operators: Operators
+) -> None:
+    op = operators(mosquitto, ["t/early"])
+    link = links(settings_for(mosquitto))
+    link.start()
+    await asyncio.sleep(0)  # the connect is now under way in its worker thread
+    futures = [link.publish("t/early", str(n)) for n in range(20)]
+    assert all(await asyncio.gather(*(acked(f) for f in futures)))
+    await op.wait_for("t/early", after=19)
+    assert [m.text for m in op.messages("t/early")] == [str(n) for n in range(20)]
+
+
+async def test_a_full_queue_drops_the_newest_and_says_so_once_per_hundred(
+    links: Links, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With nobody listening, QoS 1 messages wait in paho's queue: 10 per command a second
+    the unit allows, at least 1,000."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    link = links(MqttSettings(host="127.0.0.1", port=free_port(), **FAST_RETRY))
+    link.start()
+    results = [link.publish(f"t/q/{n}", "x") for n in range(1250)]
+    assert all(r is not None for r in results[:1000])
+    assert all(r is None for r in results[1000:])
+    full = events(caplog, "mqtt_queue_full")
+    assert [e["dropped"] for e in full] == [1, 101, 201]
+    assert "dropped" in full[0]["problem"]
+    roomy = links(
+        MqttSettings(host="127.0.0.1", port=free_port(), max_commands_per_s=200, **FAST_RETRY)
+    )
+    assert all(roomy.publish(f"t/q/{n}", "x") is not None for n in range(2000))
+
+
 # --------------------------------------------------------------------------------------------
 # TLS
 
@@ -245,6 +279,66 @@ async def test_mutual_tls_with_the_test_ca_connects(
     [connecting] = events(caplog, "mqtt_connecting")
     assert connecting["tls"] is True
     assert events(caplog, "mqtt_connect_failed") == []
+
+
+async def test_tls_delivers_every_message_of_a_burst(
+    pki: TestPki, mosquitto_factory: MosquittoFactory, links: Links
+) -> None:
+    """TLS hands over whole records: packets left in the SSL buffer must still be read."""
+    broker = mosquitto_factory(tls_listener_config(pki, require_certificate=True))
+    tls: dict[str, Any] = {
+        "tls": True,
+        "tls_ca_file": pki.ca_cert,
+        "tls_cert_file": pki.client_cert,
+        "tls_key_file": pki.client_key,
+    }
+    sender, receiver = links(settings_for(broker, **tls)), links(settings_for(broker, **tls))
+    rec = Recorder().attach(receiver)
+    receiver.subscribe({"t/burst/#"})
+    sender.start()
+    receiver.start()
+    await eventually(lambda: receiver.subscribed and sender.connected, "both connected", WAIT_S)
+    futures = [sender.publish(f"t/burst/{n}", "x" * 40, qos=1) for n in range(300)]
+    assert all(await asyncio.gather(*(acked(f) for f in futures)))
+    await eventually(lambda: len(rec.messages) >= 300, "300 messages received", WAIT_S)
+    assert sorted(int(m.topic.rsplit("/", 1)[1]) for m in rec.messages) == list(range(300))
+
+
+async def test_tls_reads_every_packet_of_one_record(pki: TestPki, links: Links) -> None:
+    """A broker may put several MQTT packets in one TLS record. After the first packet the
+    rest waits in the SSL buffer, with nothing on the socket to wake the loop: the link must
+    read on until the buffer is empty. A minimal TLS server sends CONNACK and three PUBLISH
+    packets in one write (mosquitto writes one packet per record, so it cannot show this)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    connack = b"\x20\x02\x00\x00"  # MQTT 3.1.1, accepted
+
+    def publish(topic: bytes, payload: bytes) -> bytes:
+        body = len(topic).to_bytes(2, "big") + topic + payload
+        return b"\x30" + bytes([len(body)]) + body  # QoS 0, short enough for 1 length byte
+
+    async def broker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # the CONNECT
+        writer.write(connack + b"".join(publish(b"t/one-record", b"%d" % n) for n in range(3)))
+        await writer.drain()
+        await reader.read()  # until the link disconnects
+        writer.close()
+
+    server = await asyncio.start_server(broker, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    link = links(
+        MqttSettings(
+            host="127.0.0.1", port=port, protocol="3.1.1", tls=True, tls_ca_file=pki.ca_cert
+        )
+    )
+    rec = Recorder().attach(link)
+    link.start()
+    try:
+        messages = await received(rec, "t/one-record", "three packets from one record", 3)
+        assert [m.payload for m in messages] == [b"0", b"1", b"2"]
+    finally:
+        await link.stop()
+        server.close()
 
 
 async def test_tls_with_a_ca_that_did_not_sign_the_server_never_connects_and_keeps_trying(
@@ -454,6 +548,27 @@ async def test_the_watchdog_ends_a_connection_without_connack_and_retries(
     assert timeout["timeout_s"] == 0.3
     assert "accepted the connection but did not answer" in timeout["problem"]
     assert "set mqtt.tls = true" in timeout["problem"]
+
+
+async def test_stop_during_a_tls_handshake_waits_for_it_and_closes_the_socket(
+    pki: TestPki, silent_port: int, links: Links
+) -> None:
+    settings = MqttSettings(
+        host="127.0.0.1",
+        port=silent_port,
+        tls=True,
+        tls_ca_file=pki.ca_cert,
+        connect_timeout_s=0.5,
+        **FAST_RETRY,
+    )
+    link = links(settings)
+    link.start()
+    await asyncio.sleep(0.1)  # the handshake now waits in the worker thread
+    started = time.monotonic()
+    await link.stop()
+    assert time.monotonic() - started < 0.5 + 1.0
+    assert link._client.socket() is None  # nothing left open (public paho API)
+    assert not link.connected
 
 
 async def test_a_plain_link_on_a_tls_port_never_connects_and_keeps_trying(
