@@ -33,6 +33,9 @@ _FAULT_RETRY = timedelta(seconds=10)
 _MOTION_MEMORY = timedelta(hours=2)
 # The longest a write to an output may take (a Modbus bus with retries takes seconds).
 _WRITE_TIMEOUT_S = 60.0
+# commands a zone may owe a confirming State; beyond, the oldest are only acked (their State
+# would say nothing the newest does not)
+_MAX_OWED = 1000
 
 __all__ = ["Daemon", "ZoneState"]
 
@@ -133,7 +136,11 @@ class Daemon:
                 self._overrides.pop(zone_id, None)
             else:
                 self._overrides[zone_id] = override
-            self._confirm.setdefault(zone_id, []).append(command_id)
+            owed = self._confirm.setdefault(zone_id, [])
+            owed.append(command_id)
+            if len(owed) > _MAX_OWED:  # a zone that cannot be driven for a long time
+                del owed[: len(owed) - _MAX_OWED]
+                log_event(log, "confirmations_dropped", level=logging.WARNING, zone=zone_id)
             self._wake[zone_id].set()
 
     def overrides(self) -> dict[str, Override]:

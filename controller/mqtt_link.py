@@ -4,9 +4,9 @@ paho's socket is watched by the event loop itself (paho's external-loop callback
 calls `loop_read` when the socket is readable, `loop_write` when paho has bytes to send, and
 `loop_misc` once a second for keepalive). A command therefore reaches the daemon and its state
 leaves again without crossing a thread, which keeps command-to-state latency near a
-millisecond. Only the blocking part of a connection (DNS, TCP connect, TLS handshake, each
-bounded by `connect_timeout_s`) runs in a worker thread, so an unreachable broker never holds
-up the loop that switches the lamps.
+millisecond. Only the blocking part of a connection (DNS, the TCP connect and the TLS
+handshake; the last two bounded by `connect_timeout_s`, DNS by the resolver's own timeout) runs
+in a worker thread, so an unreachable broker never holds up the loop that switches the lamps.
 
 What this adds to paho:
 - reconnection with exponential back-off and random jitter, so a fleet does not reconnect all
@@ -191,12 +191,16 @@ class MqttLink:
         self._tasks: list[asyncio.Task[None]] = []
         self._attempt: asyncio.Task[None] | None = None
         self._dropped = 0  # messages dropped in a row because paho's queue was full
+        self._stop_started = False
         self.v5 = settings.protocol == "5"
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            # else paho answers a 3.1.1 "unacceptable protocol" refusal by connecting again at
+            # once, blocking, from inside loop_read on the event loop; the link retries itself
+            reconnect_on_failure=False,
         )
         client.suppress_exceptions = True  # an exception in a callback must not kill the link
         client.connect_timeout = settings.connect_timeout_s
@@ -350,8 +354,9 @@ class MqttLink:
 
     async def stop(self, farewell: Sequence[Publication] = ()) -> None:
         """Publish `farewell` (waiting briefly for the broker), disconnect, close the socket."""
-        if not self._started or self._stopping:
+        if not self._started or self._stop_started:
             return
+        self._stop_started = True
         if self._connected and farewell:
             waits = [
                 f
@@ -365,10 +370,13 @@ class MqttLink:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._attempt is not None:
-            # a connect in its worker thread cannot be cancelled: wait for it (it is bounded
-            # by connect_timeout_s) so that its socket is closed here, not leaked
-            await asyncio.gather(self._attempt, return_exceptions=True)
+        if self._attempt is not None and not self._attempt.done():
+            # a connect in its worker thread cannot be cancelled: wait for it (TCP and TLS are
+            # bounded by connect_timeout_s) so that its socket is closed here, not leaked; a
+            # resolver that hangs longer is left to finish, and its socket closed then
+            await asyncio.wait({self._attempt}, timeout=2 * self.settings.connect_timeout_s + 1)
+            if not self._attempt.done():
+                self._attempt.add_done_callback(lambda _: self._close_socket())
         if self._socket is not None:
             self._closed.clear()
             self._client.disconnect()  # DISCONNECT is written by the loop, then paho closes
@@ -405,6 +413,10 @@ class MqttLink:
         except (OSError, ssl.SSLError, ValueError) as exc:
             self._close_socket()
             self._retry_later(self._unreachable(exc))
+        except Exception as exc:  # a bug must not end the reconnecting for good
+            log_event(log, "mqtt_connect_error", level=logging.ERROR, error=repr(exc))
+            self._close_socket()
+            self._retry_later(f"unexpected error while connecting ({exc!r})")
         finally:
             self._connecting = False
             self._release_held()
@@ -420,7 +432,7 @@ class MqttLink:
         while True:
             await asyncio.sleep(_MISC_EVERY_S)
             if self._socket is not None and not self._connecting:
-                self._client.loop_misc()
+                self._guarded(self._client.loop_misc)
 
     def _unreachable(self, exc: BaseException) -> str:
         detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -456,6 +468,9 @@ class MqttLink:
             self._socket = None
 
     def _readable(self) -> None:
+        self._guarded(self._read)
+
+    def _read(self) -> None:
         client = self._client
         client.loop_read()
         # TLS decrypts whole records: a second packet may wait in the SSL buffer with nothing
@@ -467,7 +482,17 @@ class MqttLink:
             client.loop_read()
 
     def _writable(self) -> None:
-        self._client.loop_write()
+        self._guarded(self._client.loop_write)
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Run one of paho's network steps; if it raises, end this connection and retry later
+        (an exception escaping here would leave the link waiting for ever)."""
+        try:
+            step()
+        except Exception as exc:
+            log_event(log, "mqtt_network_error", level=logging.WARNING, error=repr(exc))
+            self._close_socket()
+            self._retry_later(f"network error ({exc})")
 
     def _connected_now(self) -> None:
         self._cancel_watchdog()
@@ -600,7 +625,12 @@ class MqttLink:
             self._call(self._unwatch, sock)
 
     def _paho_want_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._call(self._add_writer, sock)
+        # now when on the loop: paho may unregister again before a deferred call would run,
+        # and a writer registered after that would then spin
+        if threading.get_ident() == self._loop_thread:
+            self._add_writer(sock)
+        else:
+            self._call(self._add_writer, sock)
 
     def _add_writer(self, sock: Any) -> None:
         if sock is self._socket and sock.fileno() >= 0:
@@ -640,6 +670,13 @@ class MqttLink:
         refused, self._refused = self._refused, None
         if refused is not None:
             problem = refused
+        elif not self._answered and str(reason_code) == "Protocol error":
+            # paho's answer to a 3.1.1 CONNACK "unacceptable protocol version" (it calls no
+            # on_connect for it)
+            problem = (
+                f"the broker refused MQTT {self.settings.protocol} (unacceptable protocol "
+                "version): set mqtt.protocol to the version the broker speaks, 5 or 3.1.1"
+            )
         elif not self._answered:
             problem = f"the broker closed the connection before answering; {self._tls_hint()}"
         elif str(reason_code) == "Session taken over":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import selectors
 import socket
 import ssl
 import threading
@@ -250,6 +251,52 @@ async def test_a_full_queue_drops_the_newest_and_says_so_once_per_hundred(
         MqttSettings(host="127.0.0.1", port=free_port(), max_commands_per_s=200, **FAST_RETRY)
     )
     assert all(roomy.publish(f"t/q/{n}", "x") is not None for n in range(2000))
+
+
+async def test_messages_queued_while_down_go_out_and_leave_nothing_to_write(
+    mosquitto: Broker, links: Links
+) -> None:
+    """paho resends queued messages on CONNACK and unregisters its writer at once: the link
+    must not leave the loop watching for writability (it would spin at 100 % CPU)."""
+    mosquitto.stop()
+    link = links(settings_for(mosquitto))
+    link.start()
+    await eventually(lambda: link._attempt is not None and link._attempt.done(), "a failed try")
+    futures = [link.publish("t/queued", str(n)) for n in range(5)]
+    mosquitto.start()
+    assert all(await asyncio.gather(*(acked(f) for f in futures)))  # the broker has them
+    await asyncio.sleep(0)
+    key = link._loop._selector.get_key(link._client.socket())  # type: ignore[attr-defined]
+    assert key.events & selectors.EVENT_WRITE == 0, "still watching for writability"
+
+
+async def test_a_3_1_1_protocol_refusal_is_retried_by_the_link_not_by_paho(
+    links: Links, caplog: pytest.LogCaptureFixture
+) -> None:
+    """paho would answer it by connecting again at once, blocking, on the event loop."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    connections: list[int] = []
+
+    async def refusing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.read(1024)  # the CONNECT
+        writer.write(b"\x20\x02\x00\x01")  # CONNACK: unacceptable protocol version
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refusing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = links(MqttSettings(host="127.0.0.1", port=port, protocol="3.1.1", **FAST_RETRY))
+    link.start()
+    try:
+        await eventually(lambda: len(connections) >= 2, "a second attempt", WAIT_S)
+        failed = events(caplog, "mqtt_connect_failed")
+        assert failed and "refused MQTT 3.1.1" in failed[0]["problem"]
+        assert "mqtt.protocol" in failed[0]["problem"]
+        assert not link.connected
+    finally:
+        await link.stop()
+        server.close()
 
 
 # --------------------------------------------------------------------------------------------
