@@ -15,6 +15,7 @@ from schedules.decide import Source
 EventKind = Literal[
     "lamp_failure",
     "day_burner",
+    "cycling",
     "meter_offline",
     "driver_fault",
     "clock_unsynced",

@@ -21,6 +21,7 @@ from controller import __version__
 from controller.clock import local_iso
 from controller.command_parse import Command, CommandRefused, RateLimiter, parse_command
 from controller.events import Event, ZoneState
+from controller.ledger import Record
 from controller.logs import log_event
 from controller.mqtt_link import Message, MqttLink, Publication
 from controller.settings import Settings
@@ -101,6 +102,22 @@ def meter_payload(meter: str, reading: MeterReading, tz: ZoneInfo) -> dict[str, 
     }
 
 
+def energy_payload(record: Record) -> dict[str, Any]:
+    """The contract's Energy record (times as stored: the unit's offset when written)."""
+    item = record.interval
+    return {
+        "seq": record.seq,
+        "zone": item.zone,
+        "start": item.start.isoformat(timespec="seconds"),
+        "end": item.end.isoformat(timespec="seconds"),
+        "kwh": round(item.kwh, 4),
+        "baseline_kwh": round(item.baseline_kwh, 4),
+        "source": item.source,
+        "burn_s": item.burn_s,
+        "avg_level": round(item.avg_level, 1),
+    }
+
+
 def _dump(payload: Mapping[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
@@ -173,6 +190,8 @@ class MqttInterface:
             for group in self.topics.groups
         }
         self._events: deque[Event] = deque(backlog, maxlen=_EVENT_BACKLOG)
+        # called after every connect, once everything retained is published again
+        self.connect_listeners: list[Callable[[], None]] = []
         self._discovery = discovery
         self._flooding = False
         self._birth_topic = discovery_birth_topic
@@ -213,8 +232,20 @@ class MqttInterface:
             payload = _dump(meter_payload(meter, reading, self._tz))
             self.link.publish(self.topics.meter, payload, qos=0)
 
+    def publish_energy(self, record: Record) -> asyncio.Future[bool] | None:
+        """Publish an Energy record (QoS 1); the future turns True when the broker has it.
+        None when not connected: the ledger keeps the record for later."""
+        if not self.link.connected:
+            return None
+        return self.link.publish(self.topics.energy, _dump(energy_payload(record)), qos=1)
+
     def _on_connected(self) -> None:
         self.announce()
+        for listener in self.connect_listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not stop the next one
+                log.exception("connect_listener_failed")
 
     def announce(self) -> None:
         """Publish everything retained again (status, info, states, discovery) and the events

@@ -22,10 +22,12 @@ from controller.clock_trust import ClockTrust, FixedSync, KernelSync, LastKnownT
 from controller.command_parse import Command, CommandRefused
 from controller.config_load import load_settings
 from controller.daemon import Daemon
+from controller.energy_service import EnergyService
 from controller.errors import ConfigError
 from controller.events import Event, ZoneState
 from controller.ha_discovery import BIRTH_TOPIC, discovery_messages, removal_messages
 from controller.hardware import Hardware, HardwareError, build_hardware
+from controller.ledger import Ledger, LedgerError, Record
 from controller.logs import log_event
 from controller.meter_poll import MeterPoller
 from controller.mqtt_api import MqttInterface, Topics
@@ -112,6 +114,9 @@ class Unit:
         self.link: MqttLink | None = None
         self.meters: MeterPoller | None = None
         self.store: OverrideStore | None = None
+        self.ledger: Ledger | None = None
+        self.energy: EnergyService | None = None
+        self._energy_task: asyncio.Task[None] | None = None
         self.trust: ClockTrust | None = None
         self.readings: dict[str, MeterReading] = {}
         self._link_identity: object = None
@@ -195,6 +200,7 @@ class Unit:
         """
         self._open_store()
         self._start_mqtt()
+        self._start_energy()
         self.trust = ClockTrust(
             self._sync, LastKnownTime(self.settings.data_dir / LAST_KNOWN_TIME_FILE), self.clock
         )
@@ -209,6 +215,7 @@ class Unit:
             asyncio.create_task(self._watch_clock(), name="clock"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
+        self._energy_task = self._run_energy()
         control = self._start_control()
         try:
             while not self._stop.is_set():
@@ -232,6 +239,7 @@ class Unit:
             self.notifier.stopping()
             log_event(log, "unit_stopping", unit=self.settings.unit.id)
             await self._stop_control(control)
+            await self._stop_energy()
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -317,6 +325,57 @@ class Unit:
         self._link_identity = _link_identity(settings)
         return link
 
+    def _start_energy(self) -> None:
+        try:
+            self.ledger = Ledger(self.settings.data_dir)
+        except LedgerError as exc:
+            self.ledger = None
+            log_event(
+                log,
+                "energy_ledger_unavailable",
+                level=logging.ERROR,
+                error=str(exc),
+                consequence="no energy records until this is fixed; the meters' counters keep "
+                "the energy meanwhile",
+            )
+            return
+        self.energy = EnergyService(
+            self.settings, self.clock, self.ledger, trusted=self._clock_trusted, on_event=self._emit
+        )
+        self.energy.publisher = self._publish_energy
+
+    def _run_energy(self) -> asyncio.Task[None] | None:
+        if self.energy is None:
+            return None
+        return asyncio.create_task(self.energy.run(), name="energy")
+
+    async def _stop_energy(self) -> None:
+        if self.energy is not None:
+            self.energy.stop()
+        if self._energy_task is not None:
+            with contextlib.suppress(Exception):
+                await self._energy_task
+            self._energy_task = None
+
+    async def _restart_energy(self) -> None:
+        """After a reload: the open interval is closed now (a shorter record, with its real
+        start and end), and accounting goes on with the new settings."""
+        await self._stop_energy()
+        if self.energy is not None and self._clock_trusted():
+            self.energy.close(self.clock.now())
+        if self.ledger is not None:
+            self.ledger.close()
+        self.ledger, self.energy = None, None
+        self._start_energy()
+        self._energy_task = self._run_energy()
+
+    def _publish_energy(self, record: Record) -> asyncio.Future[bool] | None:
+        return self.mqtt.publish_energy(record) if self.mqtt is not None else None
+
+    def _mqtt_connected(self) -> None:
+        if self.energy is not None:
+            self.energy.kick()
+
     def _attach_interface(self, settings: Settings, backlog: Sequence[Event] = ()) -> None:
         assert self.link is not None
         ha = settings.mqtt.homeassistant_discovery
@@ -331,6 +390,7 @@ class Unit:
             discovery_birth_topic=BIRTH_TOPIC if ha else None,
             backlog=backlog,
         )
+        self.mqtt.connect_listeners.append(self._mqtt_connected)
 
     def _start_control(self) -> asyncio.Task[None]:
         assert self.hardware is not None
@@ -444,6 +504,7 @@ class Unit:
             if new_link is not None:
                 self._attach_interface(new, backlog)
                 new_link.start()
+        await self._restart_energy()
         log_event(log, "config_reloaded", config=self.config_file)
         detail = f"configuration reloaded from {self.config_file}"
         self._emit(Event("config_reloaded", None, detail, self.clock.now()))
@@ -490,6 +551,8 @@ class Unit:
     # ---- what the control loop reports -----------------------------------------------------
 
     def _on_state(self, zone_id: str, state: ZoneState) -> None:
+        if self.energy is not None:
+            self.energy.on_state(zone_id, state)
         if self.mqtt is not None:
             self.mqtt.publish_state(zone_id, state)
         for listener in self._listeners:
@@ -502,6 +565,8 @@ class Unit:
 
     def _emit(self, event: Event) -> None:
         log_event(log, "event", kind=event.kind, zone=event.zone, detail=event.detail)
+        if self.energy is not None:
+            self.energy.on_event(event)
         if self.mqtt is not None:
             self.mqtt.publish_event(event)
         for listener in self._event_listeners:
@@ -512,6 +577,8 @@ class Unit:
 
     def _on_reading(self, meter: str, reading: MeterReading) -> None:
         self.readings[meter] = reading
+        if self.energy is not None:
+            self.energy.on_reading(meter, reading)
         if self.mqtt is not None:
             self.mqtt.publish_meter(meter, reading)
 
@@ -538,6 +605,8 @@ class Unit:
             self.trust.close()
         if self.store is not None:
             self.store.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
     def __repr__(self) -> str:
         return f"Unit({self.settings.unit.id!r})"

@@ -161,7 +161,8 @@ async def test_reload_adds_a_zone_and_keeps_overrides_of_the_others(
         unit.add_event_listener(lambda e: kinds.append(e.kind))
         unit.request_reload()
         await eventually(lambda: "config_reloaded" in kinds, "reloaded")
-        assert "alley" in unit.states()
+        # the new zone loops publish their first states a moment after the reload
+        await eventually(lambda: "alley" in unit.states(), "the new zone's first state")
         assert unit.states()["market"].source == "override"
         assert output(unit, "market").level == 40
         # a config that cannot be used is refused and changes nothing
