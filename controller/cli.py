@@ -88,6 +88,39 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds each motion sensor or photocell waits to be triggered (default 30)",
     )
+    energy = commands.add_parser(
+        "report",
+        help="the energy and savings report for a period, for funders (see docs/reports.md)",
+    )
+    energy.add_argument("--config", metavar="FILE", help=config_help)
+    energy.add_argument(
+        "--from", dest="start", type=_date, metavar="D", help="first day, YYYY-MM-DD (included)"
+    )
+    energy.add_argument(
+        "--to", dest="end", type=_date, metavar="D", help="last day, YYYY-MM-DD (included)"
+    )
+    energy.add_argument(
+        "--format",
+        choices=("csv", "html", "json"),
+        help="default: from --out's file name (.csv, .json, .html), else html",
+    )
+    energy.add_argument(
+        "--lang", choices=("en", "th"), default="en", help="language (default en; th: Thai)"
+    )
+    energy.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+    energy.add_argument(
+        "--forecast",
+        action="store_true",
+        help="forecast the savings of the configured profiles instead (--from/--to optional)",
+    )
+    energy.add_argument(
+        "--alternative",
+        dest="alternatives",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="with --forecast: an alternative to compare (repeatable)",
+    )
     return parser
 
 
@@ -178,6 +211,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.commands.commission import commission  # noqa: PLC0415
 
         return commission(args.config, hold_s=args.hold, wait_s=args.wait)
+    if args.command == "report":
+        from controller.commands.report import report  # noqa: PLC0415
+
+        return report(
+            args.config,
+            args.start,
+            args.end,
+            args.format,
+            args.lang,
+            args.out,
+            forecast=args.forecast,
+            alternatives=args.alternatives,
+        )
     raise AssertionError(f"unhandled command {args.command}")  # argparse prevents this
 
 

@@ -95,6 +95,15 @@ def test_demo_simulates_a_night_and_summarises_it() -> None:
     lit_hours = float(rows["soi-3"][5])
     assert 12.4 < lit_hours < 12.9  # sunset 17:27 to sunrise 06:11
     assert "saved" in text
+    # it ends with the funders' report, whose ledger agrees with the simulated meter
+    [where] = [line for line in text.splitlines() if line.startswith("The funders' report: ")]
+    page = Path(where.split(": ", 1)[1]).read_text(encoding="utf-8")
+    assert "<svg" in page and "Soi 3 (residential)" in page
+    [ledger_line] = [line for line in text.splitlines() if line.startswith("Energy ledger:")]
+    [counter_line] = [line for line in text.splitlines() if "on its own counter" in line]
+    ledger_kwh = float(ledger_line.split(" kWh used")[0].rsplit(" ", 1)[1])
+    counter_kwh = float(counter_line.split(" kWh on its own counter")[0].rsplit(" ", 1)[1])
+    assert ledger_kwh == pytest.approx(counter_kwh, abs=0.01)
 
 
 def test_version_and_help() -> None:

@@ -28,6 +28,8 @@ from drivers.sim import SimMeter, SimOutput
 
 _DEMO_START = time(15, 0)  # local time the simulation starts, before sunset
 _DEMO_END = time(9, 0)  # local time it ends on the last morning, after sunrise
+_CLOSE_GRACE = timedelta(seconds=5)
+_BAR = 30
 
 
 def sim_config_path() -> Path:
@@ -72,17 +74,64 @@ def demo(
     setup_logging(settings.logging.level, settings.logging.format, stream=out)
     clock = ScaledClock(start, speed=speed)
     unit = Unit(settings, clock, sync=FixedSync(True))
-    asyncio.run(_run_until(unit, clock, end))
+    # a few seconds past the end, so the last energy interval is closed and stored
+    asyncio.run(_run_until(unit, clock, end + _CLOSE_GRACE, out))
     assert unit.hardware is not None  # built by run()
     _summary(settings, unit.hardware, end, out)
+    _report(settings, start, end, out)
     return EXIT_OK
 
 
-async def _run_until(unit: Unit, clock: ScaledClock, end: datetime) -> None:
+def _report(settings: Settings, start: datetime, end: datetime, out: TextIO) -> None:
+    """Write the funders' HTML report of the simulated nights and print where it is."""
+    from controller.ledger import Ledger  # noqa: PLC0415 - only the demo's end needs them
+    from controller.report import write_html  # noqa: PLC0415
+
+    tz = settings.unit.tz
+    path = settings.data_dir / "report.html"
+    ledger = Ledger(settings.data_dir, readonly=True)
+    try:
+        first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+        totals = write_html(settings, ledger, first, last, path=path)
+    finally:
+        ledger.close()
+    saved = totals.baseline_kwh - totals.kwh
+    print(
+        f"\nEnergy ledger: {totals.records} records, {totals.kwh:.2f} kWh used "
+        f"({totals.source}), baseline {totals.baseline_kwh:.2f} kWh, saved {saved:.2f} kWh = "
+        f"{saved * totals.tariff_thb_per_kwh:.2f} THB at "
+        f"{totals.tariff_thb_per_kwh:g} THB/kWh, {saved * totals.co2_kg_per_kwh:.2f} kg CO2e.",
+        file=out,
+    )
+    print(f"The funders' report: {path}", file=out, flush=True)
+
+
+async def _run_until(unit: Unit, clock: ScaledClock, end: datetime, out: TextIO) -> None:
     task = asyncio.create_task(unit.run())
+    progress = asyncio.create_task(_progress(clock, clock.now(), end, out))
     await clock.sleep_until(end)
+    progress.cancel()
     unit.stop()
     await task
+
+
+async def _progress(clock: ScaledClock, start: datetime, end: datetime, out: TextIO) -> None:
+    """A progress bar on a terminal, redrawn twice a second; nothing when `out` is not one."""
+    if not out.isatty():
+        return
+    total = (end - start).total_seconds()
+    try:
+        while True:
+            done = min(max((clock.now() - start).total_seconds() / total, 0.0), 1.0)
+            filled = round(done * _BAR)
+            local = clock.now().astimezone(end.tzinfo)
+            bar = "#" * filled + "." * (_BAR - filled)
+            out.write(f"\r  [{bar}] {done * 100:3.0f} %  {local:%Y-%m-%d %H:%M}")
+            out.flush()
+            await asyncio.sleep(0.5)  # a redraw for the eye: real time, not the unit's
+    finally:
+        out.write("\n")
+        out.flush()
 
 
 def _lit_periods(output: SimOutput, end: datetime) -> list[tuple[datetime, datetime]]:
