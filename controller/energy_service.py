@@ -71,7 +71,7 @@ class EnergyService:
         self._levels: dict[str, float] = {}
         self._stop = asyncio.Event()
         self._kick = asyncio.Event()
-        self._untrusted_since: datetime | None = None
+        self._was_untrusted = False  # the open interval spans time on an untrusted clock
         self.written = 0  # records written since start (tests, the demo)
 
     # ---- inputs from the unit ----------------------------------------------------------------
@@ -131,14 +131,14 @@ class EnergyService:
             if self._stop.is_set():
                 return
             if not self._trusted():
-                self._untrusted_since = self._untrusted_since or self.account.start
+                self._was_untrusted = True
                 continue  # the open interval grows until the clock can be believed
-            if self._untrusted_since is not None:
+            if self._was_untrusted:
                 self.account.note(
                     self.account.zones,
                     "the clock was not synchronised for part of this time",
                 )
-                self._untrusted_since = None
+                self._was_untrusted = False
             self.close(max(boundary, self.account.start))
             today = self.clock.now().date()
             if pruned_on != today:

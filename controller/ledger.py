@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from controller.errors import StreetlightError
+from controller.sqlite_durable import open_durable, transaction
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +132,7 @@ class Ledger:
                 self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
             else:
                 data_dir.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
+                self._db = open_durable(self.path)
                 self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(_explain(self.path, exc)) from exc
@@ -151,8 +150,7 @@ class Ledger:
         """
         records: list[Record] = []
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 for item in intervals:
                     cursor = self._db.execute(
                         "INSERT OR IGNORE INTO energy (zone, start, end, start_ts, end_ts, kwh,"
@@ -180,10 +178,6 @@ class Ledger:
                     "INSERT OR REPLACE INTO meter_counter VALUES (?, ?, ?)",
                     [(m, kwh, at.timestamp()) for m, (kwh, at) in counters.items()],
                 )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise LedgerError(_explain(self.path, exc)) from exc
         return records
@@ -203,7 +197,7 @@ class Ledger:
         """Delete sent records that ended before `before`; unsent ones are never deleted here.
         Returns how many were deleted."""
         try:
-            with self._db:
+            with transaction(self._db):
                 cursor = self._db.execute(
                     "DELETE FROM energy WHERE sent = 1 AND end_ts < ?", (before.timestamp(),)
                 )
@@ -245,13 +239,6 @@ class Ledger:
         )
         return [HealthNote(k, z, d, datetime.fromisoformat(a)) for k, z, d, a in rows]
 
-    def last_end(self, zone: str) -> datetime | None:
-        """When the zone's newest record ends, or None when it has none."""
-        rows = self._read(
-            "SELECT end FROM energy WHERE zone = ? ORDER BY end_ts DESC LIMIT 1", (zone,)
-        )
-        return datetime.fromisoformat(rows[0][0]) if rows else None
-
     def iter_all(self) -> Iterator[Record]:
         """Every record, by seq (for checks and tests)."""
         for row in self._read(f"{_SELECT} ORDER BY seq", ()):
@@ -269,13 +256,8 @@ class Ledger:
 
     def _write(self, statement: str, rows: Sequence[tuple[object, ...]]) -> None:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 self._db.executemany(statement, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise LedgerError(_explain(self.path, exc)) from exc
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from controller.errors import StreetlightError
 from controller.logs import log_event
+from controller.sqlite_durable import open_durable, transaction
 from schedules.decide import Override
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,7 @@ class OverrideStore:
         self.path = data_dir / FILE_NAME
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            # autocommit mode: each statement below is its own transaction unless grouped
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = open_durable(self.path)
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:
             raise OverrideStoreError(_explain(self.path, exc)) from exc
@@ -88,13 +86,8 @@ class OverrideStore:
 
     def _write(self, statement: str, rows: Sequence[tuple[object, ...]]) -> None:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 self._db.executemany(statement, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise OverrideStoreError(_explain(self.path, exc)) from exc
 
