@@ -27,7 +27,7 @@ from controller.commands.report import choose_format, parse_period, report
 from controller.config_load import load_settings
 from controller.ledger import HealthNote, Interval, Ledger
 from controller.report import build_report, render, write_html, write_report
-from controller.report.charts import nice_ticks
+from controller.report.charts import HEIGHT, PALETTE, WIDTH, Series, lines, nice_ticks
 from controller.report.labels import LANGS, date_time, kind_label, long_date, text, text_keys
 from controller.settings import Settings
 
@@ -340,6 +340,57 @@ def test_html_in_thai_has_thai_labels_and_buddhist_era_dates(
     assert "4.15 บาท/kWh" in page
     assert "กฟภ." in page
     assert page.count("<svg") == 3
+
+
+def test_html_summary_fits_a4_and_shows_every_figure_once(
+    settings: Settings, ledger: Ledger
+) -> None:
+    built = build_report(settings, ledger, FIRST, LAST)
+    page = render(built, "html", "en")
+    # two narrow tables, not one of twelve columns that ran off the page
+    energy = page.split('<table class="summary energy">')[1].split("</table>")[0]
+    service = page.split('<table class="summary service">')[1].split("</table>")[0]
+    assert energy.split("</tr>")[0].count("</th>") == 8
+    assert service.split("</tr>")[0].count("</th>") == 5
+    assert "Avoided emissions (kg CO2e)" in energy and "Source" in energy
+    assert "Burning hours" in service and "Availability (%)" in service and "Faults" in service
+    service_total = service.split('<tr class="total">')[1]
+    assert f">{built.total.faults}</td>" in service_total
+    # key figures: the whole unit's figures, at the precision of the tables
+    figures = page.split('<div class="figures">')[1].split('<p class="note">')[0]
+    total = built.total
+    for shown in (
+        f"{total.kwh:,.2f}",
+        f"{total.baseline_kwh:,.2f}",
+        f"{total.saved_kwh:,.2f}",
+        f"{total.saved_thb:,.2f}",
+        f"{total.saved_kg_co2e:,.1f}",
+        f"{total.burn_h:,.1f}",
+        "Availability",
+        "Faults",
+    ):
+        assert shown in figures
+    # the tariff and CO2 notes once, not repeated at the end
+    assert page.count("not billed for street lighting") == 1
+    assert page.count("grid emission factor of") == 1
+    # chart captions give the totals the tables give
+    assert f"{total.kwh:,.2f} kWh used against a baseline of {total.baseline_kwh:,.2f}" in page
+    thai = render(built, "html", "th")
+    for words in ("ชั่วโมงส่องสว่าง", "ความพร้อมใช้งาน", "เหตุขัดข้อง", "ของพลังงานฐาน"):
+        assert words in thai
+
+
+def test_chart_legend_wraps_inside_the_chart_and_an_empty_chart_is_short() -> None:
+    names = [f"Zone number {n} with a rather long name" for n in range(8)]
+    series = [Series(name, [10.0, 50.0, None, 30.0], PALETTE[n]) for n, name in enumerate(names)]
+    svg = lines("t", ["a", "b", "c", "d"], series, y_label="%", empty="none")
+    xs = [float(x) for x in re.findall(r'<rect x="([0-9.]+)" y="[0-9.]+" width="12"', svg)]
+    assert len(xs) == 8 and max(xs) < WIDTH - 100
+    box = re.search(r'viewBox="0 0 [0-9]+ ([0-9.]+)"', svg)
+    # taller by the extra legend rows, so the plot keeps its size
+    assert box is not None and float(box.group(1)) > HEIGHT
+    empty = lines("t", ["a"], [], y_label="%", empty="No data")
+    assert f'viewBox="0 0 {WIDTH} {HEIGHT}"' not in empty and "No data" in empty
 
 
 def test_json_in_thai_keeps_machine_keys_and_gives_thai_sentences(

@@ -16,7 +16,9 @@ HEIGHT = 270
 LEFT = 60
 RIGHT = 16
 TOP = 34
-BOTTOM = 44
+BOTTOM = 30
+LEGEND_ROW = 18
+EMPTY_HEIGHT = 70
 
 PALETTE = ("#1b7f3b", "#1f5fa8", "#c26a00", "#8a3ea8", "#b3261e", "#00838f", "#5d6b00", "#6d4c41")
 BASELINE_COLOUR = "#b9c0c8"
@@ -57,14 +59,15 @@ def _tick_text(value: float) -> str:
 class _Frame:
     """The plot area and its y scale."""
 
-    def __init__(self, ticks: Sequence[float], count: int) -> None:
+    def __init__(self, ticks: Sequence[float], count: int, extra_top: float = 0.0) -> None:
         self.low = ticks[0]
         self.high = ticks[-1]
         self.count = max(count, 1)
         self.x0 = LEFT
         self.x1 = WIDTH - RIGHT
-        self.y0 = HEIGHT - BOTTOM
-        self.y1 = TOP
+        self.height = HEIGHT + extra_top
+        self.y0 = self.height - BOTTOM
+        self.y1 = TOP + extra_top
         self.ticks = ticks
 
     def y(self, value: float) -> float:
@@ -113,33 +116,56 @@ def _label_every(count: int, room: int = 12) -> int:
     return max(1, math.ceil(count / room))
 
 
-def _legend(items: Sequence[tuple[str, str]]) -> list[str]:
+_THAI_MARKS = frozenset(
+    "\u0e31" + "".join(map(chr, range(0x0E34, 0x0E3B))) + "".join(map(chr, range(0x0E47, 0x0E4F)))
+)
+
+
+def _legend_width(name: str) -> float:
+    # Thai vowel and tone marks above or below a consonant take no width of their own.
+    marks = sum(1 for c in name if c in _THAI_MARKS)
+    return 30 + 7.5 * (len(name) - marks)
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> tuple[list[str], float]:
+    """The legend's SVG parts, in as many rows as it needs to stay inside the chart, and the
+    height it takes beyond the first row."""
     parts = []
     x = float(LEFT)
+    y = 10.0
     for name, colour in items:
-        parts.append(f'<rect x="{x:.1f}" y="10" width="12" height="12" fill="{colour}"/>')
+        width = _legend_width(name)
+        if x > LEFT and x + width - 12 > WIDTH - RIGHT:
+            x = float(LEFT)
+            y += LEGEND_ROW
+        parts.append(f'<rect x="{x:.1f}" y="{y:.0f}" width="12" height="12" fill="{colour}"/>')
         parts.append(
-            f'<text x="{x + 17:.1f}" y="20" font-size="12" fill="#222">{escape(name)}</text>'
+            f'<text x="{x + 17:.1f}" y="{y + 10:.0f}" font-size="12" fill="#222">'
+            f"{escape(name)}</text>"
         )
-        x += 30 + 7.5 * len(name)
-    return parts
+        x += width
+    return parts, y - 10.0
 
 
-def _svg(title: str, parts: Sequence[str]) -> str:
+def _svg(title: str, parts: Sequence[str], height: float = HEIGHT) -> str:
     return (
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'<svg viewBox="0 0 {WIDTH} {height:g}" '
         f'role="img" aria-label="{escape(title)}" class="chart">'
         f"<title>{escape(title)}</title>" + "".join(parts) + "</svg>"
     )
 
 
 def _empty(title: str, message: str) -> str:
+    # A short box, not a blank full-size chart that wastes half a printed page.
     return _svg(
         title,
         [
-            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="14" '
-            f'fill="#666">{escape(message)}</text>'
+            f'<rect x="{LEFT}" y="8" width="{WIDTH - LEFT - RIGHT}" height="{EMPTY_HEIGHT - 16}" '
+            'fill="none" stroke="#d5dae0"/>',
+            f'<text x="{WIDTH / 2}" y="{EMPTY_HEIGHT / 2 + 5}" text-anchor="middle" '
+            f'font-size="14" fill="#666">{escape(message)}</text>',
         ],
+        EMPTY_HEIGHT,
     )
 
 
@@ -157,7 +183,8 @@ def bars_against_baseline(
     """Two bars per label: the baseline (grey) and what was used (green)."""
     if not labels or (not any(used) and not any(baseline)):
         return _empty(title, empty)
-    frame = _Frame(nice_ticks(min([0.0, *used]), max([*used, *baseline])), len(labels))
+    legend, extra = _legend([(baseline_name, BASELINE_COLOUR), (used_name, PALETTE[0])])
+    frame = _Frame(nice_ticks(min([0.0, *used]), max([*used, *baseline])), len(labels), extra)
     parts = frame.axes(y_label)
     slot = frame.slot()
     bar = max(slot * 0.38, 0.5)
@@ -171,8 +198,7 @@ def bars_against_baseline(
                 f'height="{max(bottom - top, 0.0):.2f}" fill="{colour}"/>'
             )
     parts += frame.x_labels(labels, _label_every(len(labels)))
-    parts += _legend([(baseline_name, BASELINE_COLOUR), (used_name, PALETTE[0])])
-    return _svg(title, parts)
+    return _svg(title, parts + legend, frame.height)
 
 
 def lines(
@@ -191,7 +217,8 @@ def lines(
     if not labels or not values:
         return _empty(title, empty)
     high = max(values) if y_max is None else y_max
-    frame = _Frame(nice_ticks(min(values), high), len(labels))
+    legend, extra = _legend([(s.name, s.colour) for s in series])
+    frame = _Frame(nice_ticks(min(values), high), len(labels), extra)
     parts = frame.axes(y_label)
     for line in series:
         runs: list[list[tuple[float, float]]] = [[]]
@@ -221,5 +248,4 @@ def lines(
                 )
     every = label_every if label_every is not None else _label_every(len(labels))
     parts += frame.x_labels(labels, every)
-    parts += _legend([(s.name, s.colour) for s in series])
-    return _svg(title, parts)
+    return _svg(title, parts + legend, frame.height)

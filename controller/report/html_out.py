@@ -6,6 +6,7 @@ by `controller.report.charts`, and text uses the reader's own fonts (Thai includ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
 
@@ -30,15 +31,21 @@ h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 16px; margin: 22px 0 8px; border-bottom: 1px solid #d5dae0;
   padding-bottom: 3px; }
 .meta { color: #46505a; margin: 0; }
-.figures { display: flex; flex-wrap: wrap; gap: 10px; margin: 16px 0 8px; }
-.figure { flex: 1 1 190px; border: 1px solid #d5dae0; border-radius: 6px; padding: 8px 12px; }
-.figure .value { font-size: 22px; font-weight: 600; }
+.figures { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px;
+  margin: 16px 0 8px; }
+.figure { border: 1px solid #d5dae0; border-radius: 6px; padding: 8px 12px; }
+.figure.main { border-color: #1b7f3b; }
+.figure .value { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums;
+  white-space: nowrap; }
+.figure .unit { font-size: 14px; font-weight: 400; }
 .figure .what { color: #46505a; font-size: 12px; }
 .note { font-size: 12.5px; color: #333; margin: 4px 0; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 th, td { border-bottom: 1px solid #e3e6ea; padding: 4px 6px; vertical-align: top; }
-th { background: #f2f4f6; text-align: left; }
-td.n, th.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+th { background: #f2f4f6; text-align: left; vertical-align: bottom; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, td.when { white-space: nowrap; }
+td.zone { min-width: 9em; }
 tr.total td { font-weight: 600; border-top: 2px solid #8a939c; }
 tr.event-other td { color: #66707a; }
 svg.chart { width: 100%; height: auto; display: block; }
@@ -47,10 +54,18 @@ svg.chart { width: 100%; height: auto; display: block; }
 footer { margin-top: 24px; font-size: 11.5px; color: #66707a; }
 * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 @page { size: A4; margin: 14mm 12mm; }
+@media screen and (max-width: 720px) {
+  .figures { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .scroll { overflow-x: auto; }
+}
 @media print {
   body { margin: 0; max-width: none; padding: 0; font-size: 10pt; }
   table { font-size: 8.5pt; }
   th, td { padding: 2px 4px; }
+  .figure { padding: 5px 8px; }
+  .figure .value { font-size: 12.5pt; }
+  .figure .unit { font-size: 8.5pt; }
+  .figure .what, .note, .caption { font-size: 8.5pt; }
   h2 { break-after: avoid; page-break-after: avoid; }
   .chart-block, .figures, tr, svg.chart { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
@@ -68,7 +83,7 @@ def _maybe(value: float | None, decimals: int) -> str:
     return "-" if value is None else number(value, decimals)
 
 
-def _summary_cells(lang: Lang, totals: Totals) -> str:
+def _energy_cells(lang: Lang, totals: Totals) -> str:
     cells = [
         number(totals.kwh, 2),
         number(totals.baseline_kwh, 2),
@@ -76,47 +91,70 @@ def _summary_cells(lang: Lang, totals: Totals) -> str:
         _maybe(totals.saved_pct, 1),
         number(totals.saved_thb, 2),
         number(totals.saved_kg_co2e, 1),
+    ]
+    numeric = "".join(f'<td class="n">{c}</td>' for c in cells)
+    return numeric + f"<td>{escape(_source_text(lang, totals))}</td>"
+
+
+def _service_cells(totals: Totals) -> str:
+    cells = [
         number(totals.burn_h, 1),
         _maybe(totals.availability_pct, 1),
         _maybe(totals.avg_level, 0),
+        str(totals.faults),
     ]
-    numeric = "".join(f'<td class="n">{c}</td>' for c in cells)
-    return (
-        numeric + f'<td>{escape(_source_text(lang, totals))}</td><td class="n">{totals.faults}</td>'
-    )
+    return "".join(f'<td class="n">{c}</td>' for c in cells)
 
 
-def _summary_table(report: Report, lang: Lang) -> str:
-    heads = (
-        "kwh",
-        "baseline_kwh",
-        "saved_kwh",
-        "saved_pct",
-        "saved_thb",
-        "saved_kg",
-        "burn_h",
-        "availability",
-        "avg_level",
+def _zone_table(
+    report: Report,
+    lang: Lang,
+    css: str,
+    heads: tuple[str, ...],
+    cells: Callable[[Totals], str],
+) -> str:
+    """One row per zone and a total row; `heads` are the text keys of the columns after the
+    zone's name, numeric unless the key is 'source'."""
+    header = f"<th>{escape(text(lang, 'zone'))}</th>" + "".join(
+        f"<th>{escape(text(lang, h))}</th>"
+        if h == "source"
+        else f'<th class="n">{escape(text(lang, h))}</th>'
+        for h in heads
     )
-    header = (
-        f"<th>{escape(text(lang, 'zone'))}</th>"
-        + "".join(f'<th class="n">{escape(text(lang, h))}</th>' for h in heads)
-        + f"<th>{escape(text(lang, 'source'))}</th>"
-        + f'<th class="n">{escape(text(lang, "faults"))}</th>'
-    )
-    body = []
-    for zone in report.zones:
-        body.append(
-            f"<tr><td>{escape(zone.label)}</td>"
-            f"{_summary_cells(lang, report.zone_totals[zone.id])}</tr>"
-        )
+    body = [
+        f'<tr><td class="zone">{escape(zone.label)}</td>{cells(report.zone_totals[zone.id])}</tr>'
+        for zone in report.zones
+    ]
     body.append(
-        f'<tr class="total"><td>{escape(text(lang, "total"))}</td>'
-        f"{_summary_cells(lang, report.total)}</tr>"
+        f'<tr class="total"><td class="zone">{escape(text(lang, "total"))}</td>'
+        f"{cells(report.total)}</tr>"
     )
     return (
-        f'<table class="summary"><thead><tr>{header}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="scroll"><table class="{css}"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _summary_tables(report: Report, lang: Lang) -> str:
+    # Two tables rather than one of twelve columns, which ran off the right of an A4 page.
+    energy = _zone_table(
+        report,
+        lang,
+        "summary energy",
+        ("kwh", "baseline_kwh", "saved_kwh", "saved_pct", "saved_thb", "saved_kg", "source"),
+        lambda totals: _energy_cells(lang, totals),
+    )
+    service = _zone_table(
+        report,
+        lang,
+        "summary service",
+        ("burn_h", "availability", "avg_level", "faults"),
+        _service_cells,
+    )
+    return (
+        f"<section><h2>{escape(text(lang, 'summary_energy'))}</h2>{energy}</section>"
+        f"<section><h2>{escape(text(lang, 'summary_service'))}</h2>{service}"
+        f'<p class="note">{escape(text(lang, "faults_note"))}</p></section>'
     )
 
 
@@ -131,37 +169,47 @@ def _events_table(report: Report, lang: Lang) -> str:
         )
         css = "" if event.fault else ' class="event-other"'
         rows.append(
-            f"<tr{css}><td>{escape(date_time(lang, event.at))}</td><td>{escape(zone)}</td>"
+            f'<tr{css}><td class="when">{escape(date_time(lang, event.at))}</td>'
+            f"<td>{escape(zone)}</td>"
             f"<td>{escape(kind_label(lang, event.kind))}</td><td>{escape(event.detail)}</td></tr>"
         )
     header = "".join(
         f"<th>{escape(text(lang, key))}</th>" for key in ("time", "zone", "kind", "detail")
     )
     return (
-        f'<table class="events"><thead><tr>{header}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="note">{escape(text(lang, "faults_note"))}</p>'
+        f'<div class="scroll"><table class="events"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
 def _key_figures(report: Report, lang: Lang) -> str:
+    # The same precision as the tables, so a reader finds the same numbers in both.
     total = report.total
-    saved = number(total.saved_kwh, 1) + " kWh"
+    saved_what = text(lang, "fig_saved")
     if total.saved_pct is not None:
-        saved += f" ({number(total.saved_pct, 0)} %)"
-    baht = " บาท" if lang == "th" else " THB"
+        saved_what = text(lang, "fig_saved_pct", pct=number(total.saved_pct, 1))
+    availability = _maybe(total.availability_pct, 1)
     items = (
-        (number(total.kwh, 1) + " kWh", text(lang, "kwh")),
-        (saved, text(lang, "saved_kwh")),
-        (number(total.saved_thb, 0) + baht, text(lang, "saved_thb")),
-        (number(total.saved_kg_co2e, 0) + " kg CO2e", text(lang, "saved_kg")),
+        (number(total.kwh, 2), "kWh", text(lang, "fig_used"), False),
+        (number(total.baseline_kwh, 2), "kWh", text(lang, "fig_baseline"), False),
+        (number(total.saved_kwh, 2), "kWh", saved_what, True),
+        (number(total.saved_thb, 2), _baht(lang), text(lang, "fig_cost"), True),
+        (number(total.saved_kg_co2e, 1), "kg CO2e", text(lang, "fig_co2"), True),
+        (number(total.burn_h, 1), text(lang, "hours"), text(lang, "fig_burn"), False),
+        (availability, "" if availability == "-" else "%", text(lang, "fig_availability"), False),
+        (str(total.faults), "", text(lang, "fig_faults"), False),
     )
     boxes = "".join(
-        f'<div class="figure"><div class="value">{escape(value)}</div>'
-        f'<div class="what">{escape(what)}</div></div>'
-        for value, what in items
+        f'<div class="figure{" main" if main else ""}"><div class="value">{escape(value)}'
+        + (f' <span class="unit">{escape(unit)}</span>' if unit else "")
+        + f'</div><div class="what">{escape(what)}</div></div>'
+        for value, unit, what, main in items
     )
     return f'<div class="figures">{boxes}</div>'
+
+
+def _baht(lang: Lang) -> str:
+    return "บาท" if lang == "th" else "THB"
 
 
 def _charts(report: Report, lang: Lang) -> str:
@@ -209,15 +257,23 @@ def _charts(report: Report, lang: Lang) -> str:
         area=True,
     )
     total = report.total
-    caption = (
-        f"{text(lang, 'total')}: {number(total.saved_kwh, 1)} kWh · "
-        f"{number(total.saved_thb, 2)} {'บาท' if lang == 'th' else 'THB'} · "
+    energy_caption = text(
+        lang,
+        "caption_energy",
+        used=number(total.kwh, 2),
+        baseline=number(total.baseline_kwh, 2),
+    )
+    profile_caption = text(lang, "caption_profile", minutes=profile.slot_s // 60)
+    saved_caption = (
+        f"{text(lang, 'total')}: {number(total.saved_kwh, 2)} kWh · "
+        f"{number(total.saved_thb, 2)} {_baht(lang)} · "
         f"{number(total.saved_kg_co2e, 1)} kg CO2e"
     )
+    has_data = bool(total.records)
     blocks = (
-        (text(lang, "chart_energy"), energy, ""),
-        (text(lang, "chart_profile"), night, ""),
-        (text(lang, "chart_cumulative"), saved, caption),
+        (text(lang, "chart_energy"), energy, energy_caption if has_data else ""),
+        (text(lang, "chart_profile"), night, profile_caption if series else ""),
+        (text(lang, "chart_cumulative"), saved, saved_caption if has_data else ""),
     )
     return "".join(
         f'<section class="chart-block"><h2>{escape(title)}</h2>{svg}'
@@ -263,11 +319,10 @@ def render_html(report: Report, lang: Lang, *, generated: datetime | None = None
         f"<style>{_STYLE}</style></head><body>"
         f'<header><h1>{escape(title)}</h1><p class="meta">{meta}</p></header>'
         f"{_key_figures(report, lang)}{notes}"
-        f"<section><h2>{escape(text(lang, 'summary'))}</h2>{_summary_table(report, lang)}"
-        "</section>"
+        f"{_summary_tables(report, lang)}"
         f"{_charts(report, lang)}"
         f"<section><h2>{escape(text(lang, 'events'))}</h2>{_events_table(report, lang)}"
         "</section>"
-        f"<section><h2>{escape(text(lang, 'method_title'))}</h2>{method}{notes}</section>"
+        f"<section><h2>{escape(text(lang, 'method_title'))}</h2>{method}</section>"
         f"{footer}</body></html>\n"
     )
