@@ -14,6 +14,11 @@ can be tested against a simulated meter over many simulated nights.
   back, or a step larger than the zone's power could draw, is not taken: that step's energy is
   the modelled energy instead, and the interval carries a note. The meter's energy is split
   among its zones in proportion to their modelled energy (by rated power when all were off).
+  An interval in which a meter gave no reading (offline, or polled less often) is modelled
+  and says so; when readings return, the modelled energy is taken off the counter's step so
+  nothing is counted twice. A counter break after the controller was stopped is modelled only
+  from the controller's start: what the lamps used while it was stopped is not known.
+- **Lamps out** (lamp health's `lamp_failure` until `recovered`) do not count as available.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class _ZoneRun:
     level_s: float = 0.0
     model_wh: float = 0.0
     changes: list[tuple[datetime, float]] = field(default_factory=list)
+    # lamp failure spans in the interval: (time, lamps out from then on)
+    outs: list[tuple[datetime, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +66,9 @@ class _MeterRun:
     # out at the close, when the levels over the span are known)
     substituted: list[tuple[datetime, datetime]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # modelled energy booked for earlier intervals without a reading; the next believed
+    # step of the counter covers it, so it is taken off that step
+    booked_wh: float = 0.0
 
 
 class EnergyAccount:
@@ -72,7 +82,9 @@ class EnergyAccount:
         self.baseline_w = {z.id: z.baseline_power_w for z in settings.zones}
         self.meter_zones = {name: list(m.zones) for name, m in settings.meters.items()}
         self.start = start
+        self.opened = start  # the controller's start: nothing is known before it
         self.zones = {z.id: _ZoneRun(since=start) for z in settings.zones}
+        self.out: dict[str, bool] = {z.id: False for z in settings.zones}
         self.meters = {name: _MeterRun() for name in settings.meters}
         self.notes: dict[str, list[str]] = {z.id: [] for z in settings.zones}
 
@@ -86,6 +98,14 @@ class EnergyAccount:
         self._advance(zone, run, max(at, self.start))
         run.level = level
         run.changes.append((max(at, self.start), level))
+
+    def lamps_out(self, zone: str, out: bool, at: datetime) -> None:
+        """Zone `zone`'s lamps are out (a confirmed lamp failure) or lit again from `at`."""
+        run = self.zones.get(zone)
+        if run is None or self.out.get(zone) == out:
+            return
+        self.out[zone] = out
+        run.outs.append((max(at, self.start), out))
 
     def resume_counter(self, meter: str, kwh: float, at: datetime) -> None:
         """The meter's counter as last stored (a restart): the next reading continues from it."""
@@ -103,7 +123,8 @@ class EnergyAccount:
         if before is None or before_at is None:
             return
         step = reading.energy_kwh - before
-        hours = max((reading.ts - before_at).total_seconds(), 0.0) / 3600
+        # a clock stepped back gives no span to judge the step by: judge it over a minute
+        hours = max((reading.ts - before_at).total_seconds(), 60.0) / 3600
         zones = self.meter_zones[meter]
         ceiling_kwh = (
             (sum(self.power[z].watts(100) for z in zones) * _JUMP_FACTOR + _JUMP_ALLOWANCE_W)
@@ -116,13 +137,20 @@ class EnergyAccount:
         elif step < 0:
             now_kwh = reading.energy_kwh
             why = f"meter {meter}: the counter went back from {before:.3f} to {now_kwh:.3f} kWh"
-        elif step > ceiling_kwh:
+        elif step > ceiling_kwh + run.booked_wh / 1000:
             why = f"meter {meter}: the counter jumped {step:.3f} kWh in {hours * 60:.0f} min"
         if why is None:
-            run.measured_kwh += step
+            # earlier intervals without a reading were modelled: the step covers them too
+            run.measured_kwh += max(step - run.booked_wh / 1000, 0.0)
+            run.booked_wh = 0.0
             return
-        # the step is not believed: the zones' modelled energy over it stands in
-        run.substituted.append((before_at, reading.ts))
+        # the step is not believed: the zones' modelled energy over it stands in, from the
+        # controller's start (before it nothing is known) and after what is already booked
+        floor = max(self.opened, self.start) if run.booked_wh else self.opened
+        if before_at < self.opened:
+            why += "; what the lamps used while the controller was stopped is not known"
+        run.booked_wh = 0.0
+        run.substituted.append((max(before_at, floor), reading.ts))
         run.notes.append(f"{why}; modelled energy used for that step")
 
     # ---- closing an interval ---------------------------------------------------------------
@@ -138,6 +166,13 @@ class EnergyAccount:
         for name, counter in self.meters.items():
             if counter.counter_kwh is None:
                 continue  # no reading yet: its zones are modelled this time
+            silent = counter.counter_at is None or counter.counter_at <= start
+            if silent and not counter.substituted:  # no reading in this interval: modelled
+                counter.booked_wh += sum(
+                    self.zones[z].model_wh for z in self.meter_zones[name] if z in self.zones
+                )
+                counter.notes.append(f"meter {name} gave no reading: modelled energy")
+                continue
             zones = self.meter_zones[name]
             substituted_wh = sum(
                 self._model_wh_between(z, start_at, end_at)
@@ -158,6 +193,8 @@ class EnergyAccount:
                 source = "meter"
                 notes += self.meters[meter].notes
             else:
+                if meter is not None:
+                    notes += self.meters[meter].notes
                 kwh = run.model_wh / 1000
                 source = "model"
             intervals.append(
@@ -168,7 +205,7 @@ class EnergyAccount:
                     kwh=max(kwh, 0.0),
                     baseline_kwh=self.baseline_w[zone] * scheduled_s / 3600 / 1000,
                     source=source,
-                    burn_s=round(run.burn_s),
+                    burn_s=round(min(run.burn_s, seconds)),
                     avg_level=min(max(run.level_s / seconds, 0.0), 100.0) if seconds else 0.0,
                     scheduled_s=round(scheduled_s),
                     available_s=round(available_s),
@@ -199,7 +236,15 @@ class EnergyAccount:
     def _restart(self, at: datetime) -> None:
         self.start = at
         for zone, run in self.zones.items():
-            self.zones[zone] = _ZoneRun(level=run.level, since=at, changes=[(at, run.level)])
+            # a level change just after `at` (read before the close) was counted up to its
+            # time in the interval just closed: the new one counts from there
+            since = max(at, run.since or at)
+            self.zones[zone] = _ZoneRun(
+                level=run.level,
+                since=since,
+                changes=[(at, run.level)],
+                outs=[(at, self.out[zone])],
+            )
             self.notes[zone] = []
         for counter in self.meters.values():
             counter.measured_kwh = 0.0
@@ -239,7 +284,7 @@ class EnergyAccount:
         plan = self.plans.get(zone)
         if plan is None:
             return 0.0, 0.0
-        actual = sorted(run.changes) or [(start, run.level)]
+        actual = _lit_unless_out(sorted(run.changes) or [(start, run.level)], run.outs)
         scheduled_s = available_s = 0.0
         t = start
         while t < end:
@@ -279,6 +324,29 @@ def _integrate(
         total += value(level) * (at - previous).total_seconds()
         previous, level = at, new_level
     return total + value(level) * (end - previous).total_seconds()
+
+
+def _lit_unless_out(
+    changes: list[tuple[datetime, float]], outs: list[tuple[datetime, bool]]
+) -> list[tuple[datetime, float]]:
+    """The level changes with the level taken as 0 while the lamps are out."""
+    if not any(out for _, out in outs):
+        return changes
+    times = sorted({t for t, _ in changes} | {t for t, _ in outs})
+    merged: list[tuple[datetime, float]] = []
+    level = changes[0][1] if changes else 0.0
+    out = False
+    levels, flags = iter(changes), iter(sorted(outs))
+    pending_level, pending_out = next(levels, None), next(flags, None)
+    for t in times:
+        while pending_level is not None and pending_level[0] <= t:
+            level = pending_level[1]
+            pending_level = next(levels, None)
+        while pending_out is not None and pending_out[0] <= t:
+            out = pending_out[1]
+            pending_out = next(flags, None)
+        merged.append((t, 0.0 if out else level))
+    return merged
 
 
 def _lit_seconds(changes: list[tuple[datetime, float]], start: datetime, end: datetime) -> float:

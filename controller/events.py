@@ -21,6 +21,7 @@ EventKind = Literal[
     "clock_unsynced",
     "recovered",
     "config_reloaded",
+    "energy_summarised",
 ]
 
 

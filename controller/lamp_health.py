@@ -48,6 +48,11 @@ class LampHealth:
         self.meter_zones = {m: list(z) for m, z in meter_zones.items()}
         self._meters = {m: _MeterHealth() for m in meter_zones}
 
+    def failing(self, meter: str) -> bool:
+        """Whether `meter`'s lamps are out now (a lamp failure reported, not yet recovered)."""
+        health = self._meters.get(meter)
+        return health is not None and health.failure.active
+
     def reading(
         self,
         meter: str,

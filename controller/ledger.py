@@ -3,7 +3,9 @@
 One file, `<data_dir>/energy.sqlite3`, in WAL mode with `synchronous=FULL`, so a record that
 was written survives kill -9 and a power cut. Each record gets its `seq` in the transaction
 that writes it (an AUTOINCREMENT key: strictly increasing, never reused, even after old rows
-are pruned). A record is marked sent only when the broker has acknowledged it.
+are pruned). A new file's first `seq` is the first record's end in Unix milliseconds, so a
+re-flashed SD card or a new `data_dir` does not reuse the seqs receivers already hold. A record
+is marked sent only when the broker has acknowledged it.
 
 Tables:
 - `energy`: the contract's Energy records, plus what reports need and MQTT does not carry
@@ -19,14 +21,17 @@ Times are stored twice: as the contract's ISO 8601 text with the unit's offset (
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from controller.errors import StreetlightError
+from controller.logs import log_event
 from controller.sqlite_durable import open_durable, transaction
 
 log = logging.getLogger(__name__)
@@ -104,6 +109,15 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Summary:
+    """What `Ledger.summarise` did: the unsent records it replaced and the records that
+    replaced them (each with the same totals as the run of records it stands for)."""
+
+    replaced: tuple[int, ...]
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HealthNote:
     """A lamp health or meter event as the report lists it."""
 
@@ -128,13 +142,23 @@ class Ledger:
                         f"there is no energy ledger at {self.path}: check data_dir in the "
                         "config (the unit writes it there once it has run an interval)"
                     )
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                # a reader who may not write the folder cannot make SQLite's shared-memory
+                # file: with no write-ahead log to read, the file is read as it is
+                wal = self.path.with_name(self.path.name + "-wal")
+                frozen = not os.access(self.path.parent, os.W_OK) and not wal.exists()
+                uri = f"{self.path.resolve().as_uri()}?mode=ro{'&immutable=1' if frozen else ''}"
                 self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                self._db.execute("SELECT 1 FROM energy LIMIT 1").fetchall()
             else:
                 data_dir.mkdir(parents=True, exist_ok=True)
                 self._db = open_durable(self.path)
                 self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
+            if readonly:
+                raise LedgerError(
+                    f"cannot read the energy ledger {self.path}: {exc}; run the command as the "
+                    "user the unit runs as (sudo -u streetlight streetlight report ...) or as root"
+                ) from exc
             raise LedgerError(_explain(self.path, exc)) from exc
 
     # ---- writing ---------------------------------------------------------------------------
@@ -151,29 +175,12 @@ class Ledger:
         records: list[Record] = []
         try:
             with transaction(self._db):
+                if intervals:
+                    self._seed(intervals[0].end)
                 for item in intervals:
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO energy (zone, start, end, start_ts, end_ts, kwh,"
-                        " baseline_kwh, source, burn_s, avg_level, scheduled_s, available_s,"
-                        " note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            item.zone,
-                            item.start.isoformat(),
-                            item.end.isoformat(),
-                            item.start.timestamp(),
-                            item.end.timestamp(),
-                            item.kwh,
-                            item.baseline_kwh,
-                            item.source,
-                            item.burn_s,
-                            item.avg_level,
-                            item.scheduled_s,
-                            item.available_s,
-                            item.note,
-                        ),
-                    )
-                    if cursor.rowcount == 1 and cursor.lastrowid is not None:
-                        records.append(Record(cursor.lastrowid, item, sent=False))
+                    record = self._insert(item)
+                    if record is not None:
+                        records.append(record)
                 self._db.executemany(
                     "INSERT OR REPLACE INTO meter_counter VALUES (?, ?, ?)",
                     [(m, kwh, at.timestamp()) for m, (kwh, at) in counters.items()],
@@ -181,6 +188,53 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(_explain(self.path, exc)) from exc
         return records
+
+    def _seed(self, first_end: datetime) -> None:
+        """Start a new file's seqs at `first_end` in Unix milliseconds (inside a transaction)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'energy'").fetchone()
+        if row is None:
+            start = max(int(first_end.timestamp()) * 1000, 0)
+            self._db.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('energy', ?)", (start,)
+            )
+
+    def _insert(self, item: Interval) -> Record | None:
+        """Insert `item` (inside a transaction); None when its zone and start are stored."""
+        item = _sane(item)
+        cursor = self._db.execute(
+            "INSERT INTO energy (zone, start, end, start_ts, end_ts, kwh, baseline_kwh,"
+            " source, burn_s, avg_level, scheduled_s, available_s, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (zone, start_ts) DO NOTHING",
+            (
+                item.zone,
+                item.start.isoformat(),
+                item.end.isoformat(),
+                item.start.timestamp(),
+                item.end.timestamp(),
+                item.kwh,
+                item.baseline_kwh,
+                item.source,
+                item.burn_s,
+                item.avg_level,
+                item.scheduled_s,
+                item.available_s,
+                item.note,
+            ),
+        )
+        if cursor.rowcount == 1 and cursor.lastrowid is not None:
+            return Record(cursor.lastrowid, item, sent=False)
+        if item.kwh > 0:  # the clock went back onto stored intervals
+            log_event(
+                log,
+                "energy_interval_twice",
+                level=logging.WARNING,
+                zone=item.zone,
+                start=item.start.isoformat(),
+                kwh=round(item.kwh, 6),
+                consequence="kept as first stored; this energy is not counted twice",
+            )
+        return None
 
     def mark_sent(self, seqs: Sequence[int]) -> None:
         """Record that the broker acknowledged these records."""
@@ -206,7 +260,53 @@ class Ledger:
             raise LedgerError(_explain(self.path, exc)) from exc
         return cursor.rowcount
 
+    def summarise(self, start: datetime, end: datetime, *, keep: Collection[int] = ()) -> Summary:
+        """Replace each zone's unsent records that start in [start, end) by one record per run
+        of back-to-back records of the same source, in one transaction.
+
+        A summary has the run's first start and last end; `kwh`, `baseline_kwh`, `burn_s`,
+        `scheduled_s` and `available_s` are the run's sums, `avg_level` its time-weighted mean,
+        and a new `seq`. Sent records, the records in `keep` (in flight to the broker) and runs
+        of one record are left as they are. Raises LedgerError and changes nothing on failure.
+        """
+        kept = set(keep)
+        try:
+            with transaction(self._db):
+                rows = self._db.execute(
+                    f"{_SELECT} WHERE start_ts >= ? AND start_ts < ? ORDER BY zone, start_ts",
+                    (start.timestamp(), end.timestamp()),
+                ).fetchall()
+                replaced: list[int] = []
+                made: list[Record] = []
+                for run in _runs([_record(row) for row in rows], kept):
+                    seqs = [r.seq for r in run]
+                    self._db.executemany("DELETE FROM energy WHERE seq = ?", [(q,) for q in seqs])
+                    record = self._insert(_summary_of(run))
+                    if record is None:  # cannot happen: its zone and start were just deleted
+                        raise sqlite3.IntegrityError(f"summary of seq {seqs} was not stored")
+                    made.append(record)
+                    replaced.extend(seqs)
+        except sqlite3.Error as exc:
+            raise LedgerError(_explain(self.path, exc)) from exc
+        return Summary(tuple(sorted(replaced)), tuple(made))
+
+    def free_bytes(self) -> int:
+        """Bytes inside the file that were freed (by pruning or summarising) and will be
+        reused for new records before the file grows."""
+        pages = self._read("PRAGMA freelist_count", ())[0][0]
+        size = self._read("PRAGMA page_size", ())[0][0]
+        return int(pages) * int(size)
+
     # ---- reading ---------------------------------------------------------------------------
+
+    def oldest_unsent_start(self, *, since: datetime | None = None) -> datetime | None:
+        """The start of the oldest unsent record starting at or after `since` (any when None)."""
+        floor = float("-inf") if since is None else since.timestamp()
+        rows = self._read(
+            "SELECT start FROM energy WHERE sent = 0 AND start_ts >= ? ORDER BY start_ts LIMIT 1",
+            (floor,),
+        )
+        return datetime.fromisoformat(str(rows[0][0])) if rows else None
 
     def counters(self) -> dict[str, tuple[float, float]]:
         """Each meter's counter (kWh) and its POSIX time at the last stored boundary."""
@@ -287,6 +387,85 @@ def _record(row: tuple[Any, ...]) -> Record:
         note=None if note is None else str(note),
     )
     return Record(int(seq), interval, bool(sent))
+
+
+def _sane(item: Interval) -> Interval:
+    """`item` with any number that is not finite or negative stored as 0, and said so in its
+    note, so one bad value cannot block every later record."""
+
+    def ok(value: float) -> bool:
+        return math.isfinite(value) and value >= 0
+
+    bad = [
+        name
+        for name in ("kwh", "baseline_kwh", "avg_level", "burn_s", "scheduled_s", "available_s")
+        if not ok(getattr(item, name))
+    ]
+    level = item.avg_level if ok(item.avg_level) else 0.0
+    if not bad and level <= 100:
+        return item
+    return Interval(
+        zone=item.zone,
+        start=item.start,
+        end=item.end,
+        kwh=item.kwh if ok(item.kwh) else 0.0,
+        baseline_kwh=item.baseline_kwh if ok(item.baseline_kwh) else 0.0,
+        source=item.source,
+        burn_s=item.burn_s if ok(item.burn_s) else 0,
+        avg_level=min(level, 100.0),
+        scheduled_s=item.scheduled_s if ok(item.scheduled_s) else 0,
+        available_s=item.available_s if ok(item.available_s) else 0,
+        note="; ".join(
+            filter(None, [item.note, f"{', '.join(bad)} not a number: stored as 0" if bad else ""])
+        ),
+    )
+
+
+def _runs(records: Sequence[Record], keep: Collection[int]) -> Iterator[list[Record]]:
+    """Runs of two or more unsent records, not in `keep`, of one zone and source, each starting
+    where the one before ended. `records` are in (zone, start) order."""
+    run: list[Record] = []
+    for record in records:
+        usable = not record.sent and record.seq not in keep
+        if usable and run and _follows(run[-1].interval, record.interval):
+            run.append(record)
+            continue
+        if len(run) > 1:
+            yield run
+        run = [record] if usable else []
+    if len(run) > 1:
+        yield run
+
+
+def _follows(before: Interval, after: Interval) -> bool:
+    return after.zone == before.zone and after.source == before.source and after.start == before.end
+
+
+def _summary_of(run: Sequence[Record]) -> Interval:
+    """One Interval with the totals of `run` (back-to-back records of one zone and source)."""
+    items = [r.interval for r in run]
+    seqs = [r.seq for r in run]
+    seconds = [(i.end - i.start).total_seconds() for i in items]
+    span = sum(seconds)
+    level = sum(i.avg_level * s for i, s in zip(items, seconds, strict=True)) / span if span else 0
+    notes = sorted({i.note for i in items if i.note})
+    note = (
+        f"summary of {len(run)} records (seq {min(seqs)} to {max(seqs)}), made because the "
+        "disk was nearly full and the broker had not acknowledged them"
+    )
+    return Interval(
+        zone=items[0].zone,
+        start=items[0].start,
+        end=items[-1].end,
+        kwh=sum(i.kwh for i in items),
+        baseline_kwh=sum(i.baseline_kwh for i in items),
+        source=items[0].source,
+        burn_s=sum(i.burn_s for i in items),
+        avg_level=min(100.0, max(0.0, level)),
+        scheduled_s=sum(i.scheduled_s for i in items),
+        available_s=sum(i.available_s for i in items),
+        note="; ".join([note, *notes]),
+    )
 
 
 def _explain(path: Path, exc: BaseException) -> str:

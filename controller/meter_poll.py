@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from controller.clock import Clock, first_of
 from controller.events import Event
@@ -27,10 +27,13 @@ OFFLINE_AFTER = 2
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def next_slot(now: datetime, interval_s: int) -> datetime:
-    """The first whole multiple of `interval_s` seconds (since 2000-01-01 UTC) after `now`."""
-    elapsed = (now - _EPOCH).total_seconds()
-    return _EPOCH + timedelta(seconds=(elapsed // interval_s + 1) * interval_s)
+def next_slot(now: datetime, interval_s: int, tz: tzinfo | None = None) -> datetime:
+    """The first whole multiple of `interval_s` seconds after `now`, counted on the wall clock
+    of `tz` (UTC when None): with 3600 s in Asia/Kolkata, 19:00 local, not 18:30."""
+    offset = now.astimezone(tz).utcoffset() if tz is not None else None
+    shift = offset.total_seconds() if offset is not None else 0.0
+    elapsed = (now - _EPOCH).total_seconds() + shift
+    return _EPOCH + timedelta(seconds=(elapsed // interval_s + 1) * interval_s - shift)
 
 
 class MeterPoller:

@@ -484,6 +484,7 @@ class EnergySettings(Section):
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 400
     tariff_thb_per_kwh: Annotated[float, Field(ge=0, le=100)] = 4.15
     co2_kg_per_kwh: Annotated[float, Field(ge=0, le=2)] = 0.4750
+    min_free_mb: Annotated[int, Field(ge=1, le=1_000_000)] = 64
 
 
 class OverrideSettings(Section):

@@ -22,12 +22,12 @@ from controller.clock_trust import ClockTrust, FixedSync, KernelSync, LastKnownT
 from controller.command_parse import Command, CommandRefused
 from controller.config_load import load_settings
 from controller.daemon import Daemon
-from controller.energy_service import EnergyService
+from controller.energy_service import EnergyService, FreeSpace, disk_free_bytes
 from controller.errors import ConfigError
 from controller.events import Event, ZoneState
 from controller.ha_discovery import BIRTH_TOPIC, discovery_messages, removal_messages
 from controller.hardware import Hardware, HardwareError, build_hardware
-from controller.ledger import Ledger, LedgerError, Record
+from controller.ledger import Interval, Ledger, LedgerError, Record
 from controller.logs import log_event
 from controller.meter_poll import MeterPoller
 from controller.mqtt_api import MqttInterface, Topics
@@ -98,6 +98,7 @@ class Unit:
         profile_dirs: Sequence[Path] = (),
         pin_factory: object | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        free_space: FreeSpace = disk_free_bytes,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -106,6 +107,7 @@ class Unit:
         self.profile_dirs = tuple(profile_dirs)
         self.pin_factory = pin_factory
         self._monotonic = monotonic
+        self._free_space = free_space
         self._sync = sync if sync is not None else sync_source_for(settings)
         self.started = clock.now()
         self.hardware: Hardware | None = None
@@ -239,7 +241,15 @@ class Unit:
             self.notifier.stopping()
             log_event(log, "unit_stopping", unit=self.settings.unit.id)
             await self._stop_control(control)
-            await self._stop_energy()
+            lost = await self._stop_energy()
+            if lost:
+                log_event(
+                    log,
+                    "energy_lost",
+                    level=logging.ERROR,
+                    intervals=len(lost),
+                    why="the ledger could not be written before the stop",
+                )
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -325,7 +335,8 @@ class Unit:
         self._link_identity = _link_identity(settings)
         return link
 
-    def _start_energy(self) -> None:
+    def _start_energy(self, previous: EnergyService | None = None) -> None:
+        pending = previous.pending if previous is not None else []
         try:
             self.ledger = Ledger(self.settings.data_dir)
         except LedgerError as exc:
@@ -335,38 +346,57 @@ class Unit:
                 "energy_ledger_unavailable",
                 level=logging.ERROR,
                 error=str(exc),
+                lost_intervals=len(pending),
                 consequence="no energy records until this is fixed; the meters' counters keep "
                 "the energy meanwhile",
             )
             return
         self.energy = EnergyService(
-            self.settings, self.clock, self.ledger, trusted=self._clock_trusted, on_event=self._emit
+            self.settings,
+            self.clock,
+            self.ledger,
+            trusted=self._clock_trusted,
+            on_event=self._emit,
+            free_space=self._free_space,
+            pending=pending,
         )
         self.energy.publisher = self._publish_energy
+        if previous is not None:
+            self.energy.carry_over(previous)
 
     def _run_energy(self) -> asyncio.Task[None] | None:
         if self.energy is None:
             return None
         return asyncio.create_task(self.energy.run(), name="energy")
 
-    async def _stop_energy(self) -> None:
+    async def _stop_energy(self) -> list[Interval]:
+        """End the energy service, storing the open interval up to now; returns the intervals
+        it could not store."""
         if self.energy is not None:
             self.energy.stop()
         if self._energy_task is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._energy_task
+            except Exception:  # its loops catch their errors: this is a bug, and is logged
+                log.exception("energy_task_failed")
             self._energy_task = None
+        if self.energy is None:
+            return []
+        try:
+            self.energy.finish(self.clock.now())
+        except Exception:  # a bug here must not keep the unit from stopping or reloading
+            log.exception("energy_finish_failed")
+        return self.energy.pending
 
     async def _restart_energy(self) -> None:
-        """After a reload: the open interval is closed now (a shorter record, with its real
+        """After a reload: the open interval is stored now (a shorter record, with its real
         start and end), and accounting goes on with the new settings."""
         await self._stop_energy()
-        if self.energy is not None and self._clock_trusted():
-            self.energy.close(self.clock.now())
+        previous = self.energy
         if self.ledger is not None:
             self.ledger.close()
         self.ledger, self.energy = None, None
-        self._start_energy()
+        self._start_energy(previous)
         self._energy_task = self._run_energy()
 
     def _publish_energy(self, record: Record) -> asyncio.Future[bool] | None:

@@ -15,6 +15,7 @@ from typing import Any
 from controller.clock import ManualClock, settle
 from controller.clock_trust import FixedSync, SyncSource
 from controller.config_load import load_settings
+from controller.energy_service import FreeSpace
 from controller.settings import Settings
 from controller.unit import Unit
 from tests.conftest import Broker, eventually
@@ -57,11 +58,14 @@ async def running_unit(
     monotonic: Callable[[], float] | None = None,
     config_file: Path | None = None,
     wait_subscribed: bool = True,
+    free_space: FreeSpace | None = None,
 ) -> AsyncIterator[Unit]:
     """A unit running as a task until the block ends, then stopped cleanly (and awaited)."""
     kwargs: dict[str, Any] = {}
     if monotonic is not None:
         kwargs["monotonic"] = monotonic
+    if free_space is not None:
+        kwargs["free_space"] = free_space
     unit = Unit(
         settings,
         clock,

@@ -143,36 +143,26 @@ def _lit_periods(output: SimOutput, end: datetime) -> list[tuple[datetime, datet
     ]
 
 
-_ROW = "  {:<12} {:<12} {:<12} {:>6} {:>7} {:>13} {:>6}"
+_ROW = "  {:<12} {:<12} {:<12} {:>6} {:>7}"
 
 
 def _summary(settings: Settings, hardware: Hardware, end: datetime, out: TextIO) -> None:
+    """What the simulated lamps did by their own physics: what the ledger should agree with."""
     tz = settings.unit.tz
-    print("\nWhat each zone did (times in the unit's time zone):", file=out)
-    print(
-        _ROW.format("zone", "lit from", "lit until", "hours", "kWh", "baseline kWh", "saved"),
-        file=out,
-    )
-    total_kwh = total_baseline = 0.0
+    print("\nWhat each zone's simulated lamps did (times in the unit's time zone):", file=out)
+    print(_ROW.format("zone", "lit from", "lit until", "hours", "kWh"), file=out)
+    total_kwh = 0.0
     for zone in settings.zones:
         outputs = hardware.sim_outputs(zone.id)
         periods = [p for o in outputs for p in _lit_periods(o, end)]
         lit_h = sum((b - a).total_seconds() for a, b in periods) / 3600
         kwh = sum(o.energy_kwh() for o in outputs)
-        baseline = zone.baseline_power_w * lit_h / 1000
         first = min((a for a, _ in periods), default=None)
         last = max((b for _, b in periods), default=None)
-        saved = f"{(1 - kwh / baseline) * 100:.0f} %" if baseline else "-"
         row = (zone.id, _when(first, tz), _when(last, tz), f"{lit_h:.1f}", f"{kwh:.2f}")
-        print(_ROW.format(*row, f"{baseline:.2f}", saved), file=out)
+        print(_ROW.format(*row), file=out)
         total_kwh += kwh
-        total_baseline += baseline
-    saved_all = (1 - total_kwh / total_baseline) * 100 if total_baseline else 0.0
-    print(
-        f"\nTotal: {total_kwh:.2f} kWh used, {total_baseline:.2f} kWh with the old lamps at "
-        f"full power over the same hours: {saved_all:.0f} % saved (modelled from rated power).",
-        file=out,
-    )
+    print(f"\nThe simulated lamps drew {total_kwh:.2f} kWh.", file=out)
     for name, meter in hardware.meters.items():
         if isinstance(meter, SimMeter):
             zones = ", ".join(settings.meters[name].zones)

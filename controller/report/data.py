@@ -328,6 +328,8 @@ def night_profile(
         if index >= count or item.zone not in weighted:
             continue
         duration = max((item.end - item.start).total_seconds(), 1.0)
+        if duration > slot_s:  # a daily summary (disk nearly full) has no shape to show
+            continue
         weighted[item.zone][index] += item.avg_level * duration
         seconds[item.zone][index] += duration
     levels: dict[str, list[float | None]] = {

@@ -58,7 +58,7 @@ EN_MONTHS = (
 )
 
 # Health note kinds that are not faults: they are listed with the faults but not counted.
-NOT_FAULTS = frozenset({"recovered", "config_reloaded"})
+NOT_FAULTS = frozenset({"recovered", "config_reloaded", "energy_summarised"})
 
 _TEXT: dict[str, tuple[str, str]] = {
     # key: (English, Thai)
@@ -71,6 +71,21 @@ _TEXT: dict[str, tuple[str, str]] = {
     "timezone": ("time zone", "เขตเวลา"),
     "key_figures": ("Key figures", "ตัวเลขสำคัญ"),
     "summary": ("Summary by zone", "สรุปตามโซน"),
+    "summary_energy": ("Energy and savings by zone", "พลังงานและการประหยัดตามโซน"),
+    "summary_service": (
+        "Burning hours, availability and faults by zone",
+        "ชั่วโมงส่องสว่าง ความพร้อมใช้งาน และเหตุขัดข้องตามโซน",
+    ),
+    "fig_used": ("Energy used", "พลังงานที่ใช้"),
+    "fig_baseline": ("Baseline", "พลังงานฐาน"),
+    "fig_saved": ("Saved", "พลังงานที่ประหยัดได้"),
+    "fig_saved_pct": ("Saved: {pct} % of the baseline", "ประหยัดได้ {pct} % ของพลังงานฐาน"),
+    "fig_cost": ("Avoided cost at the reference tariff", "ค่าไฟฟ้าที่หลีกเลี่ยงได้ (อัตราอ้างอิง)"),
+    "fig_co2": ("Avoided emissions", "การปล่อยก๊าซเรือนกระจกที่ลดได้"),
+    "fig_burn": ("Burning hours, all zones added up", "ชั่วโมงส่องสว่าง รวมทุกโซน"),
+    "fig_availability": ("Availability", "ความพร้อมใช้งาน"),
+    "fig_faults": ("Faults", "เหตุขัดข้อง"),
+    "hours": ("h", "ชม."),
     "zone": ("Zone", "โซน"),
     "total": ("Total", "รวม"),
     "kwh": ("Energy used (kWh)", "พลังงานที่ใช้ (kWh)"),
@@ -94,6 +109,15 @@ _TEXT: dict[str, tuple[str, str]] = {
         "คืนโดยเฉลี่ย: ระดับความสว่างเฉลี่ยตามเวลาของคืน",
     ),
     "chart_cumulative": ("Cumulative savings over the period", "พลังงานที่ประหยัดได้สะสมตลอดช่วงเวลา"),
+    "caption_energy": (
+        "Total over the period: {used} kWh used against a baseline of {baseline} kWh.",
+        "รวมตลอดช่วงเวลา: ใช้ไป {used} kWh เทียบกับพลังงานฐาน {baseline} kWh",
+    ),
+    "caption_profile": (
+        "Each zone's mean level in each {minutes}-minute slot, over every night of the "
+        "period; 0 means the lamps were off.",
+        "ระดับความสว่างเฉลี่ยของแต่ละโซนในแต่ละช่วง {minutes} นาที จากทุกคืนในช่วงเวลา 0 หมายถึงโคมปิด",
+    ),
     "legend_used": ("used", "ที่ใช้"),
     "legend_baseline": ("baseline", "พลังงานฐาน"),
     "legend_saved": ("saved", "ประหยัดได้สะสม"),
@@ -178,6 +202,10 @@ _KINDS: dict[str, tuple[str, str]] = {
     "clock_unsynced": ("clock not synchronised", "นาฬิกายังไม่ได้ตั้งเวลา"),
     "recovered": ("recovered", "กลับมาทำงานปกติ"),
     "config_reloaded": ("configuration reloaded", "โหลดการตั้งค่าใหม่"),
+    "energy_summarised": (
+        "records summarised by day (disk nearly full)",
+        "สรุปข้อมูลพลังงานเป็นรายวัน (พื้นที่จัดเก็บใกล้เต็ม)",
+    ),
 }
 
 
