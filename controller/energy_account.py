@@ -184,9 +184,13 @@ class EnergyAccount:
         intervals = []
         for zone, run in self.zones.items():
             seconds = (end - start).total_seconds()
-            scheduled_s, available_s = self._scheduled_and_available(zone, run, start, end)
             meter = by_meter.get(zone)
             notes = list(self.notes[zone])
+            try:
+                scheduled_s, available_s = self._scheduled_and_available(zone, run, start, end)
+            except (ValueError, ArithmeticError) as exc:  # as decide() guards the lights
+                scheduled_s = available_s = 0.0
+                notes.append(f"the schedule could not be worked out ({exc}): no baseline")
             source: Source
             if meter is not None and meter in meter_kwh:
                 kwh = meter_kwh[meter] * self._share(meter, zone)

@@ -581,10 +581,13 @@ class Unit:
     # ---- what the control loop reports -----------------------------------------------------
 
     def _on_state(self, zone_id: str, state: ZoneState) -> None:
-        if self.energy is not None:
-            self.energy.on_state(zone_id, state)
-        if self.mqtt is not None:
+        if self.mqtt is not None:  # first: the operator waits for this State
             self.mqtt.publish_state(zone_id, state)
+        if self.energy is not None:
+            try:
+                self.energy.on_state(zone_id, state)
+            except Exception:  # accounting must never get in the way of the lights
+                log.exception("energy_input_failed")
         for listener in self._listeners:
             listener(zone_id, state)
         daemon = self.daemon
@@ -595,10 +598,13 @@ class Unit:
 
     def _emit(self, event: Event) -> None:
         log_event(log, "event", kind=event.kind, zone=event.zone, detail=event.detail)
-        if self.energy is not None:
-            self.energy.on_event(event)
         if self.mqtt is not None:
             self.mqtt.publish_event(event)
+        if self.energy is not None:
+            try:
+                self.energy.on_event(event)
+            except Exception:  # accounting must never get in the way of the lights
+                log.exception("energy_input_failed")
         for listener in self._event_listeners:
             try:
                 listener(event)
@@ -608,7 +614,10 @@ class Unit:
     def _on_reading(self, meter: str, reading: MeterReading) -> None:
         self.readings[meter] = reading
         if self.energy is not None:
-            self.energy.on_reading(meter, reading)
+            try:
+                self.energy.on_reading(meter, reading)
+            except Exception:  # accounting must never get in the way of the lights
+                log.exception("energy_input_failed")
         if self.mqtt is not None:
             self.mqtt.publish_meter(meter, reading)
 
