@@ -178,9 +178,11 @@ _TEXT: dict[str, tuple[str, str]] = {
         "ตามเวลาท้องถิ่นที่ช่วงเวลานั้นเริ่มต้น",
     ),
     "faults_note": (
-        "'Faults' counts health events other than recoveries and configuration reloads; "
+        "'Faults' counts health events other than recoveries, configuration reloads and "
+        "records summarised by day; "
         "those of the whole unit (such as a meter offline) count in the total only.",
-        "'เหตุขัดข้อง' นับเหตุการณ์ที่ระบบตรวจพบ ยกเว้นการกลับมาทำงานปกติและการโหลดการตั้งค่าใหม่ "
+        "'เหตุขัดข้อง' นับเหตุการณ์ที่ระบบตรวจพบ ยกเว้นการกลับมาทำงานปกติ การโหลดการตั้งค่าใหม่ "
+        "และการสรุปข้อมูลเป็นรายวัน "
         "เหตุการณ์ของทั้งตู้ (เช่น มิเตอร์ไม่ตอบสนอง) นับเฉพาะในยอดรวม",
     ),
     "co2_source": (
