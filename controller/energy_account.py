@@ -107,11 +107,24 @@ class EnergyAccount:
         self.out[zone] = out
         run.outs.append((max(at, self.start), out))
 
-    def resume_counter(self, meter: str, kwh: float, at: datetime) -> None:
-        """The meter's counter as last stored (a restart): the next reading continues from it."""
+    def resume_counter(self, meter: str, kwh: float, at: datetime, booked_wh: float = 0) -> None:
+        """The meter's counter as last stored (a restart), and the modelled Wh booked since:
+        the next reading continues from them."""
         run = self.meters.get(meter)
         if run is not None and run.counter_kwh is None:
-            run.counter_kwh, run.counter_at = kwh, at
+            run.counter_kwh, run.counter_at, run.booked_wh = kwh, at, booked_wh
+
+    def booked_wh(self) -> dict[str, float]:
+        """Each meter's modelled Wh booked for intervals since its last reading."""
+        return {name: run.booked_wh for name, run in self.meters.items()}
+
+    def take_meters(self, previous: EnergyAccount) -> None:
+        """Go on from `previous`'s meter counters (a reload): same meters, same bookkeeping."""
+        for name, run in previous.meters.items():
+            mine = self.meters.get(name)
+            if mine is not None and run.counter_kwh is not None:
+                mine.counter_kwh, mine.counter_at = run.counter_kwh, run.counter_at
+                mine.booked_wh = run.booked_wh
 
     def reading(self, meter: str, reading: MeterReading) -> None:
         """A new reading of `meter`: take its counter difference if it can be believed."""

@@ -97,9 +97,9 @@ class EnergyService:
         self._on_event = on_event
         self.publisher: Publisher | None = None
         self.account = EnergyAccount(settings, clock.now())
-        for meter, (kwh, ts) in ledger.counters().items():
+        for meter, (kwh, ts, booked_wh) in ledger.counters().items():
             stored_at = datetime.fromtimestamp(ts, tz=clock.now().tzinfo)
-            self.account.resume_counter(meter, kwh, stored_at)
+            self.account.resume_counter(meter, kwh, stored_at, booked_wh)
         self.health = LampHealth(self.account.meter_zones)
         self._rated = {z.id: z.rated_w for z in settings.zones}
         self._levels: dict[str, float] = {}
@@ -109,8 +109,13 @@ class EnergyService:
         self._free_space = free_space
         self._pending: list[Interval] = list(pending)
         self._pending_counters: dict[str, tuple[float, datetime]] = {}
+        self._pending_booked: dict[str, float] = {}
         # seq -> publications the broker has not answered yet (paho may still deliver them)
         self._in_flight: dict[int, int] = {}
+        # seqs the broker acknowledged that are not yet marked sent (an ack after the wait gave
+        # up, or marking failed): marked on the next pass, and never summarised
+        self._delivered: set[int] = set()
+        self._summarised_until: datetime | None = None  # days before this have been looked at
         self._warned: datetime | None = None  # when the nearly full disk was last logged
         self.written = 0  # records written since start (tests, the demo)
 
@@ -168,6 +173,14 @@ class EnergyService:
             self.health = previous.health
             for zone, out in previous.account.out.items():
                 self.account.lamps_out(zone, out, self.account.start)
+        # the intervals not stored yet go with their counters; publications still unanswered
+        # keep being tracked (their callbacks update these same collections)
+        self.account.take_meters(previous.account)
+        self._pending_counters = {**previous._pending_counters, **self._pending_counters}
+        self._pending_booked = {**previous._pending_booked, **self._pending_booked}
+        self._in_flight = previous._in_flight
+        self._delivered = previous._delivered
+        self._was_untrusted = self._was_untrusted or previous._was_untrusted
 
     @property
     def pending(self) -> list[Interval]:
@@ -178,10 +191,21 @@ class EnergyService:
         """Store the open interval up to `now` (a clean stop or a reload; after `run()` ended).
         An interval boundary passed and not yet closed is closed first, so records keep to
         the wall clock's intervals. Intervals still not storable are logged as lost."""
-        if self._trusted():
-            self._close_due(now + _SETTLE)
-            if now > self.account.start:
-                self.close(now)
+        if not self._trusted():
+            log_event(
+                log,
+                "energy_not_closed",
+                level=logging.WARNING,
+                since=self.account.start.isoformat(),
+                why="the clock is not trusted, so the open interval has no time it can be "
+                "stored under",
+                consequence="metered zones lose nothing (the meter's counter goes on); "
+                "zones without a meter lose this estimate",
+            )
+            return
+        self._close_due(now + _SETTLE)
+        if now > self.account.start:
+            self.close(now)
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -242,8 +266,10 @@ class EnergyService:
         intervals, counters = self.account.close(end)
         self._pending.extend(intervals)
         self._pending_counters.update(counters)
-        self._make_room()
+        self._pending_booked = self.account.booked_wh()
         records = self._store()
+        if self._make_room() and records is None:  # room made: try again at once
+            records = self._store()
         if records is None:
             return []
         self.written += len(records)
@@ -253,7 +279,9 @@ class EnergyService:
     def _store(self) -> list[Record] | None:
         """Write the pending intervals; None (and they stay pending) when that fails."""
         try:
-            records = self.ledger.append(self._pending, self._pending_counters)
+            records = self.ledger.append(
+                self._pending, self._pending_counters, self._pending_booked
+            )
         except LedgerError as exc:
             dropped = max(0, len(self._pending) - _MAX_PENDING)
             del self._pending[:dropped]
@@ -265,8 +293,8 @@ class EnergyService:
                 waiting=len(self._pending),
                 dropped=dropped,
                 consequence="kept in memory and stored as soon as the ledger can be written; "
-                "lost if the controller stops before that (the meters' counters still hold "
-                "measured energy)",
+                "lost if the controller stops before that, and the oldest beyond "
+                f"{_MAX_PENDING} are dropped (their energy is lost)",
             )
             return None
         self._pending.clear()
@@ -287,26 +315,27 @@ class EnergyService:
             return False
         per_day = len(self.account.zones) * 86400 // self.settings.energy.interval
         need = per_day * _RECORD_BYTES
-        summarised = False
-        since: datetime | None = None
-        for _ in range(_MAX_DAYS_PER_CHECK):
+        days = 0
+        while days < _MAX_DAYS_PER_CHECK:
             try:
                 if self.ledger.free_bytes() >= need:
                     break
-                first = self.ledger.oldest_unsent_start(since=since)
+                first = self.ledger.oldest_unsent_start(since=self._summarised_until)
                 if first is None:
                     break
                 day_start, day_end = self._day_of(first)
                 if day_end > self.account.start:
                     break  # the current day is still being written
-                summary = self.ledger.summarise(day_start, day_end, keep=self._in_flight)
+                keep = self._in_flight.keys() | self._delivered
+                summary = self.ledger.summarise(day_start, day_end, keep=keep)
             except LedgerError as exc:
                 log_event(log, "energy_not_summarised", level=logging.ERROR, error=str(exc))
                 break
-            since = day_end
+            self._summarised_until = day_end
             if summary.replaced:
-                summarised = True
+                days += 1
                 self._on_event(self._summarised_event(summary, day_start, free))
+        summarised = days > 0
         now = self.clock.now()
         if not summarised and (self._warned is None or now - self._warned >= _WARN_EVERY):
             self._warned = now
@@ -372,6 +401,14 @@ class EnergyService:
 
     async def _deliver_unsent(self) -> None:
         """Send what is unsent until the ledger is empty, the link drops or an ack is missing."""
+        if self._delivered:  # acknowledged after the wait gave up, or marking failed
+            late = sorted(self._delivered)
+            try:
+                self.ledger.mark_sent(late)
+            except LedgerError as exc:
+                log_event(log, "energy_not_marked", level=logging.WARNING, error=str(exc))
+                return
+            self._delivered.difference_update(late)
         while self.publisher is not None:
             try:
                 batch = self.ledger.unsent(_IN_FLIGHT)
@@ -389,34 +426,36 @@ class EnergyService:
                 self._track(record.seq, future)
             if not futures:
                 break
-            # pacing in real time: this is about the broker and the link, not the unit's
-            # (possibly simulated) clock
-            pace = asyncio.sleep(len(futures) / _PER_SECOND)
             done = await _settled(futures, _ACK_TIMEOUT_S)
             acked = [seq for seq, ok in done.items() if ok]
             if acked:  # at once: a record marked late would be sent twice after an outage
                 try:
                     self.ledger.mark_sent(acked)
-                except LedgerError as exc:  # sent again later: receivers dedupe on seq
+                except LedgerError as exc:  # marked on a later pass, never summarised
                     log_event(log, "energy_not_marked", level=logging.WARNING, error=str(exc))
-                    pace.close()
                     break  # not at once: the same records would go out again and again
+                self._delivered.difference_update(acked)
             if len(acked) < len(batch):
-                pace.close()
                 break  # the rest after the next connect or in 30 s
-            await pace
+            # pacing in real time: this is about the broker and the link, not the unit's
+            # (possibly simulated) clock
+            await asyncio.sleep(len(futures) / _PER_SECOND)
 
     def _track(self, seq: int, future: asyncio.Future[bool]) -> None:
         """Count `seq` as in flight until `future` is answered: a record the broker may yet
         receive must not be summarised, or a receiver would count it twice."""
         self._in_flight[seq] = self._in_flight.get(seq, 0) + 1
 
-        def answered(_: asyncio.Future[bool]) -> None:
-            left = self._in_flight.get(seq, 1) - 1
+        in_flight, delivered = self._in_flight, self._delivered
+
+        def answered(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and future.exception() is None and future.result():
+                delivered.add(seq)
+            left = in_flight.get(seq, 1) - 1
             if left > 0:
-                self._in_flight[seq] = left
+                in_flight[seq] = left
             else:
-                self._in_flight.pop(seq, None)
+                in_flight.pop(seq, None)
 
         future.add_done_callback(answered)
 

@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def open_durable(path: Path) -> sqlite3.Connection:
+def open_durable(path: Path, *, page_size: int | None = None) -> sqlite3.Connection:
     """A connection to `path` in WAL mode with full syncs, usable from any thread.
+    `page_size` applies to a file created now (it cannot change once the file is in WAL mode).
 
     Raises sqlite3.Error or OSError; the caller says what it means for the unit."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    if page_size is not None:
+        db.execute(f"PRAGMA page_size={int(page_size)}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     return db
