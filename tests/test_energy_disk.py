@@ -169,6 +169,16 @@ def service(
     return made, events
 
 
+def on_a_disk(
+    tmp_path: Path, start: datetime
+) -> tuple[EnergyService, list[Event], ManualClock, list[int]]:
+    """A service from `start` on a disk whose free bytes the test sets (`free[0]`)."""
+    clock = ManualClock(start)
+    free = [10_000 * MB]
+    energy, events = service(sim_settings(None, tmp_path), clock, free_space=lambda _: free[0])
+    return energy, events, clock, free
+
+
 async def close_until(energy: EnergyService, clock: ManualClock, end: datetime) -> None:
     while clock.now() < end:
         await clock.advance_to(clock.now() + timedelta(minutes=15))
@@ -211,10 +221,7 @@ async def test_a_full_disk_keeps_intervals_in_memory_until_they_can_be_stored(
 async def test_a_nearly_full_disk_summarises_the_oldest_unsent_day_once_room_is_needed(
     tmp_path: Path,
 ) -> None:
-    settings = sim_settings(None, tmp_path)
-    clock = ManualClock(datetime(2026, 11, 21, 0, 0, tzinfo=BANGKOK))
-    free = [10_000 * MB]
-    energy, events = service(settings, clock, free_space=lambda _: free[0])
+    energy, events, clock, free = on_a_disk(tmp_path, datetime(2026, 11, 21, tzinfo=BANGKOK))
     await close_until(energy, clock, datetime(2026, 11, 24, 12, 0, tzinfo=BANGKOK))
     ledger = energy.ledger
     before = totals(list(ledger.iter_all()))
@@ -410,10 +417,8 @@ def test_interval_boundaries_are_on_the_local_wall_clock(
 async def test_a_report_over_summarised_days_keeps_its_totals_and_says_why(
     tmp_path: Path,
 ) -> None:
-    settings = sim_settings(None, tmp_path)
-    clock = ManualClock(datetime(2026, 11, 21, 0, 0, tzinfo=BANGKOK))
-    free = [10_000 * MB]
-    energy, events = service(settings, clock, free_space=lambda _: free[0])
+    energy, events, clock, free = on_a_disk(tmp_path, datetime(2026, 11, 21, tzinfo=BANGKOK))
+    settings = energy.settings
     await close_until(energy, clock, datetime(2026, 11, 23, 12, 0, tzinfo=BANGKOK))
     first, last = date(2026, 11, 21), date(2026, 11, 22)
     before = build_report(settings, energy.ledger, first, last)
