@@ -29,10 +29,10 @@ from drivers.sim import LuminaireModel
 from schedules import decide, solar
 from schedules.anchors import parse_anchor
 from schedules.calendar import WEEKDAYS, CalendarEntry, parse_date_rule
-from schedules.decide import ZonePlan, plan_night
-from schedules.energy import lit_and_level_hours
+from schedules.decide import ZonePlan
+from schedules.energy import nights_hours
 from schedules.night import NightRule
-from schedules.profile import Profile, Step, segments
+from schedules.profile import Profile, Step
 from schedules.solar import Site
 
 SITE = Site(17.155, 104.147, ZoneInfo("Asia/Bangkok"))  # Sakon Nakhon
@@ -252,16 +252,13 @@ def plan_year(site: Site, zones: Sequence[Zone], days: Sequence[date]) -> YearTo
     changes = 0
     total_wh = baseline_wh = total_lit_s = full_wh = 0.0
     for zone in zones:
-        for day in days:
-            points = list(plan_night(site, zone.plan, day).points)
-            pieces = segments(points)
-            changes += len(points)
-            lit_h, level_h = lit_and_level_hours(pieces)
-            total_wh += zone.fixed_w * lit_h + zone.per_level_w * level_h
-            lit_s = lit_h * 3600
-            total_lit_s += lit_s
-            baseline_wh += zone.baseline_w * lit_s / 3600
-            full_wh += zone.rated_w * lit_s / 3600
+        hours = nights_hours(site, zone.plan, days)
+        changes += hours.points
+        total_wh += zone.fixed_w * hours.lit_h + zone.per_level_w * hours.level_h
+        lit_s = hours.lit_h * 3600
+        total_lit_s += lit_s
+        baseline_wh += zone.baseline_w * lit_s / 3600
+        full_wh += zone.rated_w * lit_s / 3600
     return YearTotals(changes, total_wh, baseline_wh, total_lit_s, full_wh)
 
 

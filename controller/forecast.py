@@ -10,7 +10,7 @@ How the numbers are made, for each zone and each night of the period:
   the calendar (festival nights, market nights, maintenance nights off), the sun at the unit's
   place; motion, remote overrides and fail-safe are not in it;
 - the plan's straight pieces (holds and fades) give lit hours and level hours
-  (`schedules.energy.lit_and_level_hours`), and the zone's power model
+  (`schedules.energy.nights_hours`), and the zone's power model
   (`controller.energy_model.zone_power`, affine in the level while lit) makes them energy
   exactly: `fixed_w * lit_h + per_level_w * level_h`;
 - the baseline is the contract's: the zone's baseline power (`baseline_w`, default its rated
@@ -33,9 +33,8 @@ from typing import Any
 from controller.energy_model import ZonePower, zone_power
 from controller.plans import plans_of, profile_of, site_of
 from controller.settings import DimmingProfile, Settings
-from schedules.decide import ZonePlan, plan_night
-from schedules.energy import lit_and_level_hours
-from schedules.profile import segments
+from schedules.decide import ZonePlan
+from schedules.energy import nights_hours
 from schedules.solar import Site
 
 NIGHTS = 365
@@ -213,14 +212,10 @@ def zone_year(
     site: Site, plan: ZonePlan, power: ZonePower, baseline_w: float, *, first: date, nights: int
 ) -> Figures:
     """One zone's scheduled energy, baseline energy and burning hours over `nights` nights."""
-    lit_total = level_total = 0.0
-    for offset in range(nights):
-        points = plan_night(site, plan, first + timedelta(days=offset)).points
-        lit_h, level_h = lit_and_level_hours(segments(list(points)))
-        lit_total += lit_h
-        level_total += level_h
-    wh = power.fixed_w * lit_total + power.per_level_w * level_total
-    return Figures(wh / 1000, baseline_w * lit_total / 1000, lit_total)
+    days = (first + timedelta(days=offset) for offset in range(nights))
+    hours = nights_hours(site, plan, days)
+    wh = power.fixed_w * hours.lit_h + power.per_level_w * hours.level_h
+    return Figures(wh / 1000, baseline_w * hours.lit_h / 1000, hours.lit_h)
 
 
 def forecast(

@@ -8,7 +8,12 @@ fixed_w * lit_hours + per_level_w * level_hours, whatever the fades in it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from schedules.decide import ZonePlan, plan_night
+from schedules.profile import segments
+from schedules.solar import Site
 
 Piece = tuple[datetime, datetime, float, float]
 
@@ -26,3 +31,26 @@ def lit_and_level_hours(pieces: Iterable[Piece]) -> tuple[float, float]:
             lit_h += hours
             level_h += (first + last) / 2 * hours
     return lit_h, level_h
+
+
+@dataclass(frozen=True, slots=True)
+class NightsHours:
+    """A zone's planned nights added up: lit hours, level hours, and change points planned."""
+
+    lit_h: float
+    level_h: float
+    points: int
+
+
+def nights_hours(site: Site, plan: ZonePlan, days: Iterable[date]) -> NightsHours:
+    """The hours `plan` lights its zone, and the integral of its level, over the nights that
+    start on `days` (energy is then fixed_w * lit_h + per_level_w * level_h)."""
+    lit_total = level_total = 0.0
+    points_total = 0
+    for day in days:
+        points = list(plan_night(site, plan, day).points)
+        lit_h, level_h = lit_and_level_hours(segments(points))
+        lit_total += lit_h
+        level_total += level_h
+        points_total += len(points)
+    return NightsHours(lit_total, level_total, points_total)
