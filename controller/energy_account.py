@@ -114,6 +114,14 @@ class EnergyAccount:
         if run is not None and run.counter_kwh is None:
             run.counter_kwh, run.counter_at, run.booked_wh = kwh, at, booked_wh
 
+    def counters(self) -> dict[str, tuple[float, datetime]]:
+        """Each meter's counter (kWh) at its last reading, and that reading's time."""
+        return {
+            name: (run.counter_kwh, run.counter_at)
+            for name, run in self.meters.items()
+            if run.counter_kwh is not None and run.counter_at is not None
+        }
+
     def booked_wh(self) -> dict[str, float]:
         """Each meter's modelled Wh booked for intervals since its last reading."""
         return {name: run.booked_wh for name, run in self.meters.items()}
@@ -168,9 +176,9 @@ class EnergyAccount:
 
     # ---- closing an interval ---------------------------------------------------------------
 
-    def close(self, end: datetime) -> tuple[list[Interval], dict[str, tuple[float, datetime]]]:
-        """Every zone's Interval from the open interval's start to `end`, and each meter's
-        counter at the last reading; then a new interval starts at `end`."""
+    def close(self, end: datetime) -> list[Interval]:
+        """Every zone's Interval from the open interval's start to `end`; then a new interval
+        starts at `end`. What to store with them is `counters()` and `booked_wh()`."""
         start = self.start
         for zone, run in self.zones.items():
             self._advance(zone, run, end)
@@ -229,13 +237,8 @@ class EnergyAccount:
                     note="; ".join(notes) or None,
                 )
             )
-        counters = {
-            name: (run.counter_kwh, run.counter_at)
-            for name, run in self.meters.items()
-            if run.counter_kwh is not None and run.counter_at is not None
-        }
         self._restart(end)
-        return intervals, counters
+        return intervals
 
     def note(self, zones: Iterable[str], text: str) -> None:
         """Add `text` to the open interval's note of `zones`."""

@@ -108,8 +108,6 @@ class EnergyService:
         self._was_untrusted = False  # the open interval spans time on an untrusted clock
         self._free_space = free_space
         self._pending: list[Interval] = list(pending)
-        self._pending_counters: dict[str, tuple[float, datetime]] = {}
-        self._pending_booked: dict[str, float] = {}
         # seq -> publications the broker has not answered yet (paho may still deliver them)
         self._in_flight: dict[int, int] = {}
         # seqs the broker acknowledged that are not yet marked sent (an ack after the wait gave
@@ -176,8 +174,6 @@ class EnergyService:
         # the intervals not stored yet go with their counters; publications still unanswered
         # keep being tracked (their callbacks update these same collections)
         self.account.take_meters(previous.account)
-        self._pending_counters = {**previous._pending_counters, **self._pending_counters}
-        self._pending_booked = {**previous._pending_booked, **self._pending_booked}
         self._in_flight = previous._in_flight
         self._delivered = previous._delivered
         self._was_untrusted = self._was_untrusted or previous._was_untrusted
@@ -263,10 +259,7 @@ class EnergyService:
         """Close the open interval at `end` and store it, with any intervals that could not be
         stored before; returns the new records. When the ledger cannot be written, the
         intervals stay in memory for the next try, and the error is logged."""
-        intervals, counters = self.account.close(end)
-        self._pending.extend(intervals)
-        self._pending_counters.update(counters)
-        self._pending_booked = self.account.booked_wh()
+        self._pending.extend(self.account.close(end))
         records = self._store()
         if self._make_room() and records is None:  # room made: try again at once
             records = self._store()
@@ -280,7 +273,7 @@ class EnergyService:
         """Write the pending intervals; None (and they stay pending) when that fails."""
         try:
             records = self.ledger.append(
-                self._pending, self._pending_counters, self._pending_booked
+                self._pending, self.account.counters(), self.account.booked_wh()
             )
         except LedgerError as exc:
             dropped = max(0, len(self._pending) - _MAX_PENDING)
@@ -298,7 +291,6 @@ class EnergyService:
             )
             return None
         self._pending.clear()
-        self._pending_counters.clear()
         return records
 
     # ---- a nearly full disk ----------------------------------------------------------------
